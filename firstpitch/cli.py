@@ -1,0 +1,189 @@
+"""The ``firstpitch`` command line: services, ingest, features, train, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from firstpitch.settings import Settings
+
+app = typer.Typer(
+    help="firstpitch: real-time MLB game predictions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+services_app = typer.Typer(help="Embedded PostgreSQL and Redis servers.", no_args_is_help=True)
+features_app = typer.Typer(help="Point-in-time feature vectors.", no_args_is_help=True)
+app.add_typer(services_app, name="services")
+app.add_typer(features_app, name="features")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    from firstpitch.runtime import configure_environment
+
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_environment(settings)
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def parse_seasons(text: str) -> set[int]:
+    match = re.fullmatch(r"\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?", text)
+    if not match:
+        raise typer.BadParameter("use YYYY or YYYY-YYYY, e.g. 2010-2021")
+    first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+    if last < first:
+        raise typer.BadParameter("the range must go forward, e.g. 2010-2021")
+    return set(range(first, last + 1))
+
+
+def _run(coro_factory: Callable[[], Any]) -> Any:
+    return asyncio.run(coro_factory())
+
+
+# ----------------------------------------------------------------------------- services
+@services_app.command("up")
+def services_up() -> None:
+    """Start the embedded servers (those with no configured address) and print addresses."""
+    from firstpitch.runtime import resolve_endpoints
+
+    endpoints = resolve_endpoints(_settings())
+    print(json.dumps({"postgres": endpoints.postgres_dsn, "redis": endpoints.redis_url}))
+
+
+@services_app.command("down")
+def services_down() -> None:
+    """Stop the embedded servers cleanly (PostgreSQL fast shutdown, Valkey saves first)."""
+    from storage.embedded import embedded_servers
+
+    for server in embedded_servers(_settings().state_dir):
+        server.stop()
+        console.print(f"{server.name}: stopped")
+
+
+@services_app.command("status")
+def services_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show whether each embedded server runs, and where."""
+    from storage.embedded import embedded_servers
+
+    rows = [s.status() for s in embedded_servers(_settings().state_dir)]
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "running": r.running,
+                        "address": r.address,
+                        "pid": r.pid,
+                        "directory": str(r.directory),
+                    }
+                    for r in rows
+                ]
+            )
+        )
+        return
+    for r in rows:
+        print(f"{r.name:9} {'running' if r.running else 'stopped':8} {r.address or ''}")
+
+
+# ----------------------------------------------------------------------------- ingest
+@app.command()
+def ingest(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Raw data folder (retrosheet/, odds/).")
+    ] = None,
+    seasons: Annotated[str, typer.Option(help="Seasons to load, YYYY or YYYY-YYYY.")] = "2005-2024",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load Retrosheet game logs and odds workbooks into PostgreSQL (idempotent)."""
+    from firstpitch.runtime import resolve_endpoints
+    from ingest.errors import DataDirError, IngestError
+    from ingest.loader import ingest as run_ingest
+    from ingest.loader import locate_files
+    from storage.postgres import connect
+
+    settings = _settings(data_dir=data_dir)
+    wanted = parse_seasons(seasons)
+    try:
+        logs, books = locate_files(settings.data_dir, wanted)
+    except (DataDirError, IngestError) as exc:
+        _fail(str(exc))
+    dsn = resolve_endpoints(settings).postgres_dsn
+
+    async def go() -> Any:
+        conn = await connect(dsn)
+        try:
+            with _progress() as bar:
+                task = bar.add_task("ingest", total=len(logs) + len(books))
+                return await run_ingest(
+                    conn,
+                    settings.data_dir,
+                    wanted,
+                    lambda name, n: bar.update(task, advance=n, description=name),
+                )
+        finally:
+            await conn.close()
+
+    try:
+        summary = _run(go)
+    except (DataDirError, IngestError) as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(summary.to_dict()))
+        return
+    table = Table(title=f"ingest ({summary.elapsed_s:.1f} s)")
+    for col in ("season", "games", "odds games", "matched", "unmatched"):
+        table.add_column(col, justify="right")
+    for season, s in summary.seasons.items():
+        table.add_row(
+            season, str(s.games), str(s.odds_games), str(s.odds_matched), str(s.odds_unmatched)
+        )
+    Console().print(table)
+    for u in summary.unmatched:
+        print(
+            f"unmatched: {u['source_file']} row {u['source_row']} {u['odds_date']} "
+            f"{u['away_code']}@{u['home_code']}: {u['reason']}"
+        )
+    for w in summary.warnings:
+        print(f"warning: {w}")
+    print(
+        f"loaded {len(summary.files_loaded)} files, {len(summary.files_unchanged)} unchanged; "
+        f"odds match rate {summary.match_rate}"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,83 @@
+"""The one typed settings object, read from ``FIRSTPITCH_*`` environment variables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    shared = PROJECT_ROOT.parent / "shared" / "data"
+    return shared if shared.exists() else PROJECT_ROOT / "data"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Unset addresses mean: start the embedded servers."""
+
+    model_config = SettingsConfigDict(env_prefix="FIRSTPITCH_", extra="ignore", frozen=True)
+
+    postgres_dsn: SecretStr | None = None
+    """PostgreSQL DSN (postgresql://user:pass@host:port/db); unset starts the embedded server."""
+    redis_url: SecretStr | None = None
+    """Redis URL (redis://host:port/db); unset starts the embedded Valkey server."""
+    mlflow_tracking_uri: str | None = None
+    """MLflow tracking URI; unset uses a local store in the state directory."""
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Raw data: retrosheet/ game logs and odds/ workbooks."""
+    state_dir: Path = PROJECT_ROOT / ".state"
+    """Embedded servers' data, the MLflow store and the BentoML home."""
+    now: datetime | None = None
+    """Pins the clock (ISO-8601); unset means real time."""
+    local_timezone: str = "America/New_York"
+    """Time zone whose calendar day is "today"."""
+    feature_ttl_s: int = 3 * 24 * 3600
+    """TTL of feature vectors in Redis."""
+    prediction_ttl_s: int = 6 * 3600
+    """TTL of cached predictions in Redis."""
+    cutoff_minutes: int = 60
+    """No feature may use information from later than this many minutes before first pitch."""
+    debug: bool = False
+    """Expose interactive API docs and verbose errors in logs."""
+
+    @field_validator("now")
+    @classmethod
+    def _aware_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("FIRSTPITCH_NOW must carry a time zone, e.g. 2021-07-04T15:00:00Z")
+        return value.astimezone(UTC)
+
+    @field_validator("data_dir", "state_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.local_timezone)
+
+    @property
+    def mlflow_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.state_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.state_dir / "mlflow" / "artifacts"
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.state_dir / "bentoml"
+
+    def __repr__(self) -> str:  # secrets stay hidden: SecretStr already masks them
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if k != "tz")
+        return f"Settings({fields})"

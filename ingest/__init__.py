@@ -1,0 +1,1 @@
+"""Loading the raw Retrosheet game logs and odds workbooks into PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Clients for the external systems: one module per system."""

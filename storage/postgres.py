@@ -1,0 +1,99 @@
+"""PostgreSQL: connections, pools and versioned SQL migrations (asyncpg)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        version, _, name = path.stem.partition("_")
+        migrations.append(Migration(int(version), name, path.read_text()))
+    return migrations
+
+
+async def connect(dsn: str, *, attempts: int = 10, delay: float = 0.3) -> asyncpg.Connection:
+    """Connect with bounded, logged retries (a server that just started may refuse briefly)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await asyncpg.connect(dsn, timeout=10)
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("postgres not reachable (attempt %d/%d): %s", attempt, attempts, exc)
+            await asyncio.sleep(delay * attempt)
+    raise AssertionError("unreachable")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    for attempt in range(1, 11):
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
+            assert pool is not None
+            return pool
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            if attempt == 10:
+                raise
+            log.warning("postgres pool not ready (attempt %d/10): %s", attempt, exc)
+            await asyncio.sleep(0.3 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def migrate(conn: asyncpg.Connection, migrations: Sequence[Migration] | None = None) -> int:
+    """Apply pending migrations, each in its own transaction; returns how many were applied.
+
+    A lock serialises concurrent callers; a changed, already-applied file is an error.
+    """
+    migrations = list(migrations) if migrations is not None else load_migrations()
+    applied = 0
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(7201911)")
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {
+            r["version"]: r["checksum"]
+            for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        }
+        for migration in migrations:
+            if migration.version in done:
+                if done[migration.version] != migration.checksum:
+                    raise RuntimeError(
+                        f"migration {migration.version}_{migration.name} changed after it was "
+                        "applied; add a new migration instead"
+                    )
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                migration.checksum,
+            )
+            log.info("applied migration %04d_%s", migration.version, migration.name)
+            applied += 1
+    return applied

@@ -1,0 +1,101 @@
+"""Shared fixtures: isolated real PostgreSQL and Redis servers, settings, the real data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from firstpitch.settings import PROJECT_ROOT, Settings
+from storage.embedded import embedded_servers
+from storage.postgres import connect, migrate
+
+DATA_DIR = Path(os.environ.get("FIRSTPITCH_TEST_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "retrosheet").is_dir():
+        pytest.fail(f"the real data is missing at {DATA_DIR} (set FIRSTPITCH_TEST_DATA_DIR)")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="firstpitch-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def servers(state_dir: Path) -> Iterator[tuple[str, str]]:
+    """A PostgreSQL and a Redis of the session's own, unless addresses are configured.
+
+    ``FIRSTPITCH_TEST_POSTGRES_DSN`` / ``FIRSTPITCH_TEST_REDIS_URL`` point the tests at
+    external servers instead (e.g. CI service containers); the database is wiped first.
+    """
+    pg, rd = embedded_servers(state_dir / "servers", durable=False)
+    dsn = os.environ.get("FIRSTPITCH_TEST_POSTGRES_DSN") or pg.start()
+    url = os.environ.get("FIRSTPITCH_TEST_REDIS_URL") or rd.start()
+    yield dsn, url
+    pg.stop()
+    rd.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(servers: tuple[str, str], state_dir: Path, data_dir: Path) -> Settings:
+    dsn, url = servers
+    return Settings(
+        postgres_dsn=dsn, redis_url=url, data_dir=data_dir, state_dir=state_dir / "state"
+    )  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def ingested(servers: tuple[str, str], data_dir: Path) -> str:
+    """The real data of every season, loaded once for the session; returns the DSN."""
+    from ingest.loader import ingest
+
+    dsn = servers[0]
+    conn = await connect(dsn)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        await ingest(conn, data_dir, set(range(2005, 2025)))
+    finally:
+        await conn.close()
+    return dsn
+
+
+@pytest.fixture
+async def scratch_db(servers: tuple[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    """A fresh, migrated database of its own for tests that write."""
+    import uuid
+
+    admin = await connect(servers[0])
+    name = f"scratch_{uuid.uuid4().hex[:10]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = servers[0].rsplit("/", 1)[0] + f"/{name}"
+    conn = await connect(dsn)
+    await migrate(conn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def redis_client(servers: tuple[str, str]) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(servers[1])
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
