@@ -1,0 +1,93 @@
+"""Team strength ratings, updated game by game in the order results became known.
+
+FiveThirtyEight-style MLB Elo: K = 4, home advantage 24 points, a margin-of-victory
+multiplier, and a regression of one third toward 1505 between seasons.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+K = 4.0
+HOME_ADVANTAGE = 24.0
+MEAN = 1505.0
+REVERT = 1 / 3
+
+
+def _expected(diff: float) -> float:
+    return 1 / (1 + 10 ** (-diff / 400))
+
+
+def _mov_multiplier(margin: int, winner_diff: float) -> float:
+    return math.log(abs(margin) + 1) * 2.2 / (winner_diff * 0.001 + 2.2)
+
+
+def rating_timeline(games: pl.DataFrame, results: pl.DataFrame) -> pl.DataFrame:
+    """One row per team per finished game: the rating after it, at its known_at."""
+    done = (
+        games.join(results, on="game_id", how="inner")
+        .select(
+            "game_id", "known_at", "season", "home_team", "away_team", "home_score", "away_score"
+        )
+        .sort(["known_at", "game_id"])
+    )
+    rating: dict[str, float] = {}
+    season_of: dict[str, int] = {}
+    teams, known, seasons, values, gids = [], [], [], [], []
+    for gid, at, season, home, away, hs, as_ in done.iter_rows():
+        pre = {}
+        for team in (home, away):
+            r = rating.get(team, MEAN)
+            if team in season_of and season_of[team] != season:
+                r = r + (MEAN - r) * REVERT
+            pre[team] = r
+        diff = pre[home] + HOME_ADVANTAGE - pre[away]
+        home_won = hs > as_
+        winner_diff = diff if home_won else -diff
+        shift = (
+            K
+            * _mov_multiplier(hs - as_, winner_diff)
+            * ((1.0 if home_won else 0.0) - _expected(diff))
+        )
+        rating[home], rating[away] = pre[home] + shift, pre[away] - shift
+        for team in (home, away):
+            season_of[team] = season
+            teams.append(team)
+            known.append(at)
+            seasons.append(season)
+            values.append(rating[team])
+            gids.append(gid)
+    return pl.DataFrame(
+        {"team": teams, "known_at": known, "r_season": seasons, "rating": values},
+        schema={
+            "team": pl.String,
+            "known_at": pl.Datetime("us", "UTC"),
+            "r_season": pl.Int64,
+            "rating": pl.Float64,
+        },
+    )
+
+
+def ratings_at(base: pl.DataFrame, timeline: pl.DataFrame, side: str) -> pl.DataFrame:
+    """Each target's team rating as of its horizon, reverted if a new season has begun."""
+    left = base.select("game_id", "horizon", "season", pl.col(f"{side}_team").alias("team"))
+    joined = left.sort("horizon").join_asof(
+        timeline.rename({"known_at": "r_known_at"}).sort("r_known_at"),
+        left_on="horizon",
+        right_on="r_known_at",
+        by="team",
+        strategy="backward",
+        check_sortedness=False,
+    )
+    rating = pl.col("rating").fill_null(MEAN)
+    reverted = rating + (MEAN - rating) * REVERT
+    return joined.select(
+        "game_id",
+        pl.when(pl.col("r_season").is_not_null() & (pl.col("r_season") != pl.col("season")))
+        .then(reverted)
+        .otherwise(rating)
+        .alias(f"elo_{side}"),
+        pl.col("r_known_at").alias(f"elo_{side}_known_at"),
+    )

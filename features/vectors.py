@@ -1,0 +1,55 @@
+"""The feature vector of one game, as stored and served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from features.definitions import FEATURE_NAMES
+
+
+@dataclass(frozen=True)
+class GameMeta:
+    """What serving needs besides the features: teams, times and the line known at cutoff."""
+
+    home_team: str
+    away_team: str
+    game_date: str
+    scheduled_start: datetime
+    game_type: str
+    open_ml_home: int | None = None
+    open_ml_away: int | None = None
+    open_total: float | None = None
+    open_over_price: int | None = None
+    open_under_price: int | None = None
+
+
+@dataclass(frozen=True)
+class FeatureVector:
+    game_id: str
+    feature_version: str
+    as_of: datetime
+    cutoff: datetime
+    horizon: datetime  # how far the computation was allowed to see: min(cutoff, now)
+    values: npt.NDArray[np.float64]
+    meta: GameMeta
+    names: tuple[str, ...] = field(default=FEATURE_NAMES)
+
+    def features(self) -> dict[str, float | None]:
+        return {
+            n: (None if np.isnan(v) else float(v))
+            for n, v in zip(self.names, self.values, strict=True)
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "game_id": self.game_id,
+            "feature_version": self.feature_version,
+            "as_of": self.as_of.isoformat(),
+            "cutoff": self.cutoff.isoformat(),
+            "features": self.features(),
+        }

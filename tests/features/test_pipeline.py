@@ -1,0 +1,169 @@
+"""Point-in-time correctness: online == offline, and nothing after the cutoff leaks in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+import numpy as np
+import polars as pl
+import pytest
+
+from features.definitions import FEATURE_NAMES, FEATURE_VERSION
+from features.online import UnknownGames, compute_frame, compute_vectors
+from features.pipeline import build_features
+from features.source import load_games, load_history, with_cutoffs
+from storage.postgres import connect
+
+# A mid-season game, a doubleheader pair, a season opener, a postseason game, a 2005 opener.
+GAMES = ["TBA201907040", "BOS201904232", "BOS201904231", "CHN202104010", "HOU201910300",
+         "SEA200504040"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def offline(ingested: str) -> pl.DataFrame:
+    conn = await connect(ingested)
+    try:
+        frame, _ = await compute_frame(conn, cutoff_minutes=60)
+    finally:
+        await conn.close()
+    return frame
+
+
+@pytest.fixture
+async def conn(ingested: str) -> asyncpg.Connection:
+    connection = await connect(ingested)
+    yield connection
+    await connection.close()
+
+
+def _row(frame: pl.DataFrame, game_id: str) -> np.ndarray:
+    return frame.filter(pl.col("game_id") == game_id).select(FEATURE_NAMES).to_numpy()[0]
+
+
+async def test_full_frame_has_every_game_and_dozens_of_features(offline: pl.DataFrame) -> None:
+    assert offline.height > 47_000
+    assert len(FEATURE_NAMES) >= 48
+    assert offline["as_of"].null_count() <= 1  # only the very first game has no history
+    late = offline.filter(pl.col("as_of") > pl.col("cutoff"))
+    assert late.height == 0
+
+
+async def test_online_vectors_equal_offline_rows_bit_for_bit(
+    offline: pl.DataFrame, conn: asyncpg.Connection
+) -> None:
+    sample = GAMES + offline.sample(150, seed=7)["game_id"].to_list()
+    vectors = await compute_vectors(conn, sample, cutoff_minutes=60)
+    for game_id in sample:
+        online = vectors[game_id]
+        assert online.feature_version == FEATURE_VERSION
+        assert online.as_of <= online.cutoff
+        assert np.array_equal(online.values, _row(offline, game_id), equal_nan=True), game_id
+
+
+async def test_unknown_game_is_a_typed_error(conn: asyncpg.Connection) -> None:
+    with pytest.raises(UnknownGames, match="XXX201901010"):
+        await compute_vectors(conn, ["XXX201901010"], cutoff_minutes=60)
+
+
+async def _vector(conn: asyncpg.Connection, game_id: str) -> np.ndarray:
+    return (await compute_vectors(conn, [game_id], cutoff_minutes=60))[game_id].values
+
+
+async def test_post_cutoff_changes_leave_the_vector_unchanged(conn: asyncpg.Connection) -> None:
+    game_id = "TBA201907040"
+    before = await _vector(conn, game_id)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        # Its own result, its closing line, and every game that finished after its cutoff.
+        await conn.execute(
+            "UPDATE game_results SET home_score = home_score + 7, away_h = 30 WHERE game_id = $1",
+            game_id,
+        )
+        await conn.execute(
+            "UPDATE odds SET close_ml_home = -900, close_ml_away = 700, "
+            "close_total = 20 WHERE game_id = $1",
+            game_id,
+        )
+        cutoff = await conn.fetchval(
+            "SELECT scheduled_start - interval '60 minutes' FROM games WHERE game_id = $1", game_id
+        )
+        await conn.execute(
+            "UPDATE game_results SET home_score = 0, away_score = 11 "
+            "WHERE known_at > $1 AND game_id LIKE 'TBA2019%'",
+            cutoff,
+        )
+        await conn.execute(
+            "DELETE FROM games g USING game_results r WHERE g.game_id = r.game_id "
+            "AND r.known_at > $1 AND g.game_id <> $2 AND g.season = 2019",
+            cutoff,
+            game_id,
+        )
+        after = await _vector(conn, game_id)
+    finally:
+        await tx.rollback()
+    assert np.array_equal(before, after, equal_nan=True)
+
+
+async def test_pre_cutoff_changes_do_change_the_vector(conn: asyncpg.Connection) -> None:
+    game_id = "TBA201907040"
+    before = await _vector(conn, game_id)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        previous = await conn.fetchval(
+            "SELECT g.game_id FROM games g JOIN game_results r USING (game_id) "
+            "WHERE (g.home_team = 'NYA' OR g.away_team = 'NYA') AND g.game_date = '2019-07-03'"
+        )
+        await conn.execute(
+            "UPDATE game_results SET home_score = home_score + 9 WHERE game_id = $1", previous
+        )
+        changed_result = await _vector(conn, game_id)
+        await conn.execute(
+            "UPDATE game_results SET home_score = home_score - 9 WHERE game_id = $1", previous
+        )
+        await conn.execute(
+            "UPDATE odds SET open_ml_home = -250, open_ml_away = 210 WHERE game_id = $1", game_id
+        )
+        changed_line = await _vector(conn, game_id)
+    finally:
+        await tx.rollback()
+    differs = ~np.isclose(before, changed_result, equal_nan=True)
+    assert differs.any()
+    names = {FEATURE_NAMES[i] for i in np.flatnonzero(differs)}
+    assert {"away_form_rd_10", "elo_away"} <= names
+    line = {FEATURE_NAMES[i] for i in np.flatnonzero(~np.isclose(before, changed_line,
+                                                                  equal_nan=True))}  # fmt: skip
+    assert line == {"mkt_home_prob_open"}
+
+
+async def test_truncating_history_at_each_cutoff_changes_nothing(
+    conn: asyncpg.Connection, offline: pl.DataFrame
+) -> None:
+    """For random games: drop every fact stamped after the cutoff, recompute, compare."""
+    games, results, odds = await load_history(conn)
+    targets = with_cutoffs(await load_games(conn), 60)
+    picks = targets.sample(12, seed=3)
+    for target in picks.iter_rows(named=True):
+        cutoff = target["cutoff"]
+        kept = results.filter(pl.col("known_at") <= cutoff)
+        frame = build_features(
+            games.filter(pl.col("game_id").is_in(kept["game_id"].implode())),
+            kept,
+            odds.filter(pl.col("open_known_at") <= cutoff),
+            picks.filter(pl.col("game_id") == target["game_id"]),
+        )
+        assert np.array_equal(_row(frame, target["game_id"]),
+                              _row(offline, target["game_id"]), equal_nan=True)  # fmt: skip
+
+
+async def test_a_now_before_the_cutoff_sees_less(conn: asyncpg.Connection) -> None:
+    """Before the cutoff the vector is as of now: yesterday's result is in, not today's."""
+    game_id = "TBA201907040"
+    at_cutoff = (await compute_vectors(conn, [game_id], cutoff_minutes=60))[game_id]
+    early = at_cutoff.cutoff - timedelta(days=1)
+    earlier = (await compute_vectors(conn, [game_id], cutoff_minutes=60, now=early))[game_id]
+    assert earlier.as_of <= early < at_cutoff.cutoff
+    assert earlier.horizon == early
+    assert not np.array_equal(earlier.values, at_cutoff.values, equal_nan=True)

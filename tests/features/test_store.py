@@ -1,0 +1,74 @@
+"""The Redis feature store against a real server."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import asyncpg
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+
+from features.online import compute_vectors
+from features.store import FeatureStore, FeatureVersionMismatch, encode, key
+from storage.postgres import connect
+
+IDS = ["TBA201907040", "TOR201907040", "CHN202104010"]
+
+
+@pytest.fixture
+async def vectors(ingested: str) -> dict:
+    conn: asyncpg.Connection = await connect(ingested)
+    try:
+        return await compute_vectors(conn, IDS, cutoff_minutes=60)
+    finally:
+        await conn.close()
+
+
+async def test_round_trip_is_bit_for_bit(redis_client: aioredis.Redis, vectors: dict) -> None:
+    store = FeatureStore(redis_client, ttl_s=600)
+    assert await store.write(vectors.values()) == 3
+    found, refused = await store.read([*IDS, "MISSING00000"], next(iter(vectors.values()))
+                                      .feature_version)  # fmt: skip
+    assert refused == [] and set(found) == set(IDS)
+    for game_id in IDS:
+        assert np.array_equal(found[game_id].values, vectors[game_id].values, equal_nan=True)
+        assert found[game_id].as_of == vectors[game_id].as_of
+        assert found[game_id].cutoff == vectors[game_id].cutoff
+        assert found[game_id].meta == vectors[game_id].meta
+    ttl = await redis_client.ttl(key(vectors[IDS[0]].feature_version, IDS[0]))
+    assert 0 < ttl <= 600
+
+
+async def test_reads_many_games_in_one_round_trip(
+    redis_client: aioredis.Redis, vectors: dict
+) -> None:
+    store = FeatureStore(redis_client, ttl_s=600)
+    await store.write(vectors.values())
+    version = vectors[IDS[0]].feature_version
+    before = (await redis_client.info("commandstats")).get("cmdstat_mget", {}).get("calls", 0)
+    await store.read(IDS, version)
+    after = (await redis_client.info("commandstats"))["cmdstat_mget"]["calls"]
+    assert after - before == 1
+
+
+async def test_vector_past_its_cutoff_is_refused(
+    redis_client: aioredis.Redis, vectors: dict
+) -> None:
+    leaky = replace(vectors[IDS[0]], as_of=vectors[IDS[0]].cutoff + timedelta(minutes=1))
+    store = FeatureStore(redis_client, ttl_s=600)
+    await store.write([leaky, vectors[IDS[1]]])
+    found, refused = await store.read(IDS[:2], leaky.feature_version)
+    assert list(found) == [IDS[1]]
+    assert [r.game_id for r in refused] == [IDS[0]]
+
+
+async def test_vector_of_another_feature_version_is_refused(
+    redis_client: aioredis.Redis, vectors: dict
+) -> None:
+    other = replace(vectors[IDS[0]], feature_version="fs-0.0.0")
+    current = vectors[IDS[0]].feature_version
+    await redis_client.set(key(current, IDS[0]), encode(other))
+    with pytest.raises(FeatureVersionMismatch, match=r"fs-0\.0\.0"):
+        await FeatureStore(redis_client, ttl_s=600).read([IDS[0]], current)
