@@ -117,6 +117,19 @@ def services_status(
         print(f"{r.name:9} {'running' if r.running else 'stopped':8} {r.address or ''}")
 
 
+@app.command()
+def up() -> None:
+    """Services up, ingest if the database is empty, train and promote if there is no
+    champion, materialize today's feature vectors."""
+    from firstpitch.bootstrap import bring_up
+    from firstpitch.runtime import resolve_endpoints
+
+    settings = _settings()
+    endpoints = resolve_endpoints(settings)
+    done = _run(lambda: bring_up(settings, endpoints, console.print))
+    print(json.dumps(done))
+
+
 # ----------------------------------------------------------------------------- ingest
 @app.command()
 def ingest(
@@ -287,3 +300,59 @@ def features_build(
             {"rows": frame.height, "features": frame.width - 3, "elapsed_s": round(elapsed, 3)}
         )
     )
+
+
+# ----------------------------------------------------------------------------- train
+@app.command()
+def train(
+    target: Annotated[str, typer.Option(help="home_win or total_over.")] = "home_win",
+    promote: Annotated[bool, typer.Option("--promote", help="Make it the champion.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Train a LightGBM classifier (train <=2018, validate 2019, test 2020-2021), log it to
+    MLflow, register it, and with --promote alias it champion and import it into BentoML."""
+    from firstpitch.runtime import resolve_endpoints
+    from training.dataset import TARGETS
+    from training.run import run_training
+    from training.train import GRID
+
+    if target not in TARGETS:
+        _fail(f"--target must be one of {', '.join(TARGETS)}")
+    settings = _settings()
+    endpoints = resolve_endpoints(settings)
+    configs = 1
+    for values in GRID.values():
+        configs *= len(values)
+    with _progress() as bar:
+        task = bar.add_task(f"train {target}", total=configs)
+        report = _run(
+            lambda: run_training(
+                settings,
+                endpoints,
+                target,
+                promote=promote,
+                progress=lambda n: bar.update(task, advance=n),
+            )
+        )
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(
+        title=f"{target}: model version {report['model_version']} "
+        f"({report['elapsed_s']} s, promoted={report['promoted']})"
+    )
+    for col in ("season", "who", "n", "log loss", "brier", "auc", "accuracy", "ece"):
+        table.add_column(col, justify="right")
+    for season, parts in report["test"].items():
+        for who, m in parts.items():
+            table.add_row(
+                season,
+                who,
+                str(m["n"]),
+                f"{m['log_loss']:.4f}",
+                f"{m['brier']:.4f}",
+                f"{m['auc']:.4f}",
+                f"{m['accuracy']:.4f}",
+                f"{m['ece']:.4f}",
+            )
+    Console().print(table)

@@ -17,6 +17,13 @@ from storage.embedded import embedded_servers
 from storage.postgres import connect, migrate
 
 DATA_DIR = Path(os.environ.get("FIRSTPITCH_TEST_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
+# One throwaway root per test session: servers, MLflow store and BentoML home live here, so
+# nothing a developer keeps in .state/ is touched. BentoML reads its home at import time.
+TEST_ROOT = Path(tempfile.mkdtemp(prefix="firstpitch-test-"))
+TEST_ROOT.chmod(0o755)
+os.environ["BENTOML_HOME"] = str(TEST_ROOT / "state" / "bentoml")
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +35,8 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def state_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="firstpitch-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    yield TEST_ROOT
+    shutil.rmtree(TEST_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,14 @@ from features.source import load_games, load_history, with_cutoffs
 from storage.postgres import connect
 
 # A mid-season game, a doubleheader pair, a season opener, a postseason game, a 2005 opener.
-GAMES = ["TBA201907040", "BOS201904232", "BOS201904231", "CHN202104010", "HOU201910300",
-         "SEA200504040"]  # fmt: skip
+GAMES = [
+    "TBA201907040",
+    "BOS201904232",
+    "BOS201904231",
+    "CHN202104010",
+    "HOU201910300",
+    "SEA200504040",
+]
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +139,9 @@ async def test_pre_cutoff_changes_do_change_the_vector(conn: asyncpg.Connection)
     assert differs.any()
     names = {FEATURE_NAMES[i] for i in np.flatnonzero(differs)}
     assert {"away_form_rd_10", "elo_away"} <= names
-    line = {FEATURE_NAMES[i] for i in np.flatnonzero(~np.isclose(before, changed_line,
-                                                                  equal_nan=True))}  # fmt: skip
+    line = {
+        FEATURE_NAMES[i] for i in np.flatnonzero(~np.isclose(before, changed_line, equal_nan=True))
+    }
     assert line == {"mkt_home_prob_open"}
 
 
@@ -154,8 +161,9 @@ async def test_truncating_history_at_each_cutoff_changes_nothing(
             odds.filter(pl.col("open_known_at") <= cutoff),
             picks.filter(pl.col("game_id") == target["game_id"]),
         )
-        assert np.array_equal(_row(frame, target["game_id"]),
-                              _row(offline, target["game_id"]), equal_nan=True)  # fmt: skip
+        assert np.array_equal(
+            _row(frame, target["game_id"]), _row(offline, target["game_id"]), equal_nan=True
+        )
 
 
 async def test_a_now_before_the_cutoff_sees_less(conn: asyncpg.Connection) -> None:

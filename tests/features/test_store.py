@@ -29,8 +29,9 @@ async def vectors(ingested: str) -> dict:
 async def test_round_trip_is_bit_for_bit(redis_client: aioredis.Redis, vectors: dict) -> None:
     store = FeatureStore(redis_client, ttl_s=600)
     assert await store.write(vectors.values()) == 3
-    found, refused = await store.read([*IDS, "MISSING00000"], next(iter(vectors.values()))
-                                      .feature_version)  # fmt: skip
+    found, refused = await store.read(
+        [*IDS, "MISSING00000"], next(iter(vectors.values())).feature_version
+    )
     assert refused == [] and set(found) == set(IDS)
     for game_id in IDS:
         assert np.array_equal(found[game_id].values, vectors[game_id].values, equal_nan=True)

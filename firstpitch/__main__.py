@@ -1,0 +1,3 @@
+from firstpitch.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""MLflow (tracking and registry) and the BentoML model store.
+
+Training logs a run and registers a version; promotion points the ``champion`` alias at it
+and imports that MLflow model into the BentoML store, labelled with its target, feature
+version and MLflow URI. Serving loads champions from the BentoML store only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHAMPION = "champion"
+EXPERIMENT = "firstpitch"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+
+
+def _mlflow(tracking_uri: str, artifacts: Path) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        location = artifacts.as_uri() if tracking_uri.startswith("sqlite:") else None
+        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return mlflow
+
+
+def log_and_register(
+    *,
+    tracking_uri: str,
+    artifacts: Path,
+    registered_name: str,
+    booster: Any,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    feature_names: list[str],
+    input_example: np.ndarray,
+    plots: list[Path],
+    report: dict[str, Any],
+) -> RegisteredVersion:
+    """One MLflow run: parameters, metrics, feature list, plots, the model; then register."""
+    import lightgbm as lgb
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    mlflow = _mlflow(tracking_uri, artifacts)
+    example = pd.DataFrame(input_example, columns=feature_names)
+    signature = infer_signature(example, booster.predict(input_example))
+    with mlflow.start_run(run_name=f"{registered_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}") as run:
+        mlflow.log_params({k: v for k, v in params.items() if k != "metric"})
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.set_tags(tags)
+        mlflow.log_dict({"feature_names": feature_names}, "features.json")
+        mlflow.log_dict(report, "report.json")
+        for plot in plots:
+            mlflow.log_artifact(str(plot), "plots")
+        info = mlflow.lightgbm.log_model(
+            booster,
+            name="model",
+            signature=signature,
+            input_example=example,
+            registered_model_name=registered_name,
+            # Explicit requirements: inferring them costs seconds and reaches for the network.
+            pip_requirements=[f"lightgbm=={lgb.__version__}", "numpy", "pandas"],
+        )
+    version = str(info.registered_model_version)
+    return RegisteredVersion(registered_name, version, run.info.run_id, info.model_uri)
+
+
+def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
+    """Alias ``champion`` -> version, then import it into the BentoML store; returns the tag."""
+    import bentoml
+
+    mlflow = _mlflow(tracking_uri, artifacts)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, version)
+    mv = client.get_model_version(name, version)
+    run = client.get_run(mv.run_id)
+    uri = f"models:/{name}/{version}"
+    labels = {
+        "target": run.data.tags.get("target", ""),
+        "feature_version": run.data.tags.get("feature_version", ""),
+        "mlflow_uri": uri,
+        "mlflow_version": version,
+        "stage": CHAMPION,
+    }
+    metadata = {
+        "metrics": {k: v for k, v in run.data.metrics.items()},
+        "params": dict(run.data.params),
+        "created_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(),
+        "run_id": mv.run_id,
+    }
+    model = bentoml.mlflow.import_model(name, uri, labels=labels, metadata=metadata)
+    return str(model.tag)
+
+
+def champion_version(tracking_uri: str, artifacts: Path, name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    mlflow = _mlflow(tracking_uri, artifacts)
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def bento_champion(name: str) -> Any | None:
+    """The newest BentoML model of ``name`` labelled champion, or None."""
+    import bentoml
+
+    try:
+        models = bentoml.models.list(name)
+    except bentoml.exceptions.NotFound:
+        return None
+    champions = [m for m in models if m.info.labels.get("stage") == CHAMPION]
+    return max(champions, key=lambda m: m.info.creation_time) if champions else None
+
+
+def load_booster(model: Any) -> Any:
+    """The LightGBM booster inside an imported MLflow model, loaded without MLflow."""
+    import lightgbm as lgb
+
+    path = Path(model.path)
+    candidates = sorted(path.rglob("model.lgb"))
+    if not candidates:
+        raise FileNotFoundError(f"no model.lgb under {path}")
+    return lgb.Booster(model_file=str(candidates[0]))

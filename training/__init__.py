@@ -1,0 +1,1 @@
+"""Training LightGBM models on point-in-time features, evaluated against the market."""

@@ -1,0 +1,147 @@
+"""Fit LightGBM with early stopping on the validation season; evaluate against the market."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+
+from features.definitions import FEATURE_NAMES
+from training.dataset import Split
+from training.metrics import classification, scores
+
+BASE_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "metric": "binary_logloss",
+    "learning_rate": 0.02,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 5.0,
+    "verbosity": -1,
+    "num_threads": 2,
+    "seed": 17,
+    "deterministic": True,
+    "force_col_wise": True,
+}
+GRID: dict[str, list[Any]] = {"num_leaves": [7, 15], "min_data_in_leaf": [100, 400]}
+MAX_ROUNDS = 2000
+EARLY_STOP = 100
+
+
+@dataclass
+class TrainResult:
+    target: str
+    booster: lgb.Booster
+    params: dict[str, Any]
+    best_iteration: int
+    valid_log_loss: float
+    test: dict[str, dict[str, dict[str, float]]]
+    model_card: dict[str, float]
+    data_range: dict[str, str]
+    tuning: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+def fit(
+    train: Split,
+    valid: Split,
+    grid: dict[str, list[Any]] | None = None,
+    max_rounds: int = MAX_ROUNDS,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[lgb.Booster, dict[str, Any], list[dict[str, Any]]]:
+    """Grid search on the validation log loss, each fit with early stopping."""
+    grid = grid or GRID
+    best: tuple[float, lgb.Booster, dict[str, Any]] | None = None
+    tried = []
+    dtrain = lgb.Dataset(train.x, train.y, feature_name=list(FEATURE_NAMES), free_raw_data=False)
+    dvalid = lgb.Dataset(valid.x, valid.y, reference=dtrain)
+    for values in itertools.product(*grid.values()):
+        params = BASE_PARAMS | dict(zip(grid, values, strict=True))
+        booster = lgb.train(
+            params,
+            dtrain,
+            num_boost_round=max_rounds,
+            valid_sets=[dvalid],
+            callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)],
+        )
+        loss = float(booster.best_score["valid_0"]["binary_logloss"])
+        tried.append(
+            {
+                **dict(zip(grid, values, strict=True)),
+                "valid_log_loss": loss,
+                "best_iteration": booster.best_iteration,
+            }
+        )
+        if best is None or loss < best[0]:
+            best = (loss, booster, params)
+        if progress:
+            progress(1)
+    assert best is not None
+    return best[1], best[2], tried
+
+
+def predict(booster: lgb.Booster, x: np.ndarray) -> npt.NDArray[np.float64]:
+    return np.asarray(booster.predict(x, num_iteration=booster.best_iteration), dtype=np.float64)
+
+
+def evaluate(booster: lgb.Booster, tests: dict[str, Split], base_rate: float) -> dict[str, Any]:
+    """Per test season: the model, the constant rate, the opening and closing markets, all on
+    the games where every benchmark has a price."""
+    report: dict[str, Any] = {}
+    for season, part in tests.items():
+        frame = part.frame.filter(
+            part.frame["market_open"].is_not_null() & part.frame["market_close"].is_not_null()
+        )
+        sub = Split(season, frame)
+        y = sub.y
+        p_model = predict(booster, sub.x)
+        report[season] = {
+            "model": scores(y, p_model),
+            "constant": scores(y, np.full_like(y, base_rate)),
+            "opening_market": scores(y, frame["market_open"].to_numpy().astype(np.float64)),
+            "closing_market": scores(y, frame["market_close"].to_numpy().astype(np.float64)),
+            "model_all_games": scores(part.y, predict(booster, part.x)),
+        }
+    return report
+
+
+def train_target(
+    target: str,
+    train: Split,
+    valid: Split,
+    tests: dict[str, Split],
+    grid: dict[str, list[Any]] | None = None,
+    max_rounds: int = MAX_ROUNDS,
+    progress: Callable[[int], None] | None = None,
+) -> TrainResult:
+    started = time.perf_counter()
+    booster, params, tried = fit(train, valid, grid, max_rounds, progress)
+    base_rate = float(train.y.mean())
+    report = evaluate(booster, tests, base_rate)
+    primary = tests["2021"]
+    card = classification(primary.y, predict(booster, primary.x))
+    seasons = train.frame["season"]
+    return TrainResult(
+        target=target,
+        booster=booster,
+        params={k: v for k, v in params.items() if k not in {"verbosity"}},
+        best_iteration=booster.best_iteration,
+        valid_log_loss=float(booster.best_score["valid_0"]["binary_logloss"]),
+        test=report,
+        model_card=card,
+        data_range={
+            "train": f"{seasons.min()!s}-{seasons.max()!s}",
+            "valid": "2019",
+            "test": "2020-2021",
+            "primary_test": "2021",
+        },
+        tuning=tried,
+        elapsed_s=time.perf_counter() - started,
+    )
