@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
 import numpy as np
 import polars as pl
 
@@ -12,6 +11,7 @@ from features.definitions import FEATURE_NAMES, FEATURE_VERSION
 from features.pipeline import build_features
 from features.source import load_games, load_history, with_cutoffs
 from features.vectors import FeatureVector, GameMeta
+from storage.postgres import Conn
 
 META_ODDS = ("open_ml_home", "open_ml_away", "open_total", "open_over_price", "open_under_price")
 
@@ -57,7 +57,7 @@ def frame_to_vectors(
 
 
 async def compute_vectors(
-    conn: asyncpg.Connection,
+    conn: Conn,
     game_ids: list[str],
     *,
     cutoff_minutes: int,
@@ -76,7 +76,7 @@ async def compute_vectors(
 
 
 async def compute_frame(
-    conn: asyncpg.Connection, *, cutoff_minutes: int, seasons: set[int] | None = None
+    conn: Conn, *, cutoff_minutes: int, seasons: set[int] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The offline training frame: features for every game (or ``seasons``) as of its cutoff,
     plus the targets with metadata. Same code as ``compute_vectors``."""

@@ -10,8 +10,9 @@ import io
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import polars as pl
+
+from storage.postgres import Conn
 
 UTC_US = pl.Datetime("us", "UTC")
 STATS = ("h", "hr", "bb", "k", "e", "er")
@@ -63,7 +64,7 @@ ODDS_SCHEMA = {
 
 
 async def _frame(
-    conn: asyncpg.Connection, sql: str, args: tuple[Any, ...], schema: dict[str, Any]
+    conn: Conn, sql: str, args: tuple[Any, ...], schema: dict[str, Any]
 ) -> pl.DataFrame:
     buffer = io.BytesIO()
     await conn.copy_from_query(sql, *args, output=buffer, format="csv", header=True)
@@ -80,7 +81,7 @@ def _games(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 async def load_history(
-    conn: asyncpg.Connection, until: datetime | None = None
+    conn: Conn, until: datetime | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Games, results known by ``until`` (all if None) and opening lines."""
     where, args = ("", ()) if until is None else (" WHERE r.known_at <= $1", (until,))
@@ -96,7 +97,7 @@ async def load_history(
 
 
 async def load_games(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     game_ids: list[str] | None = None,
     on_date: date | None = None,

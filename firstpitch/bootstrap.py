@@ -43,8 +43,10 @@ async def bring_up(settings: Settings, endpoints: Endpoints, say: Say) -> dict[s
             summary = await ingest(conn, settings.data_dir, set(range(2005, 2025)))
         finally:
             await conn.close()
-        done["ingest"] = {"elapsed_s": round(summary.elapsed_s, 2),
-                          "odds_match_rate": summary.match_rate}  # fmt: skip
+        done["ingest"] = {
+            "elapsed_s": round(summary.elapsed_s, 2),
+            "odds_match_rate": summary.match_rate,
+        }
         say(f"ingested in {summary.elapsed_s:.1f} s, odds match rate {summary.match_rate}")
     for target, name in REGISTERED_NAMES.items():
         if needs_champion(name):

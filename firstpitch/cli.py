@@ -356,3 +356,63 @@ def train(
                 f"{m['ece']:.4f}",
             )
     Console().print(table)
+
+
+# ----------------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
+) -> None:
+    """Bring everything up (like `up`) and serve the API with BentoML until SIGINT/SIGTERM."""
+    from firstpitch.serve import serve as run_serve
+
+    settings = _settings()
+
+    def say(message: str) -> None:
+        console.print(message, soft_wrap=True, highlight=False)
+
+    code = run_serve(settings, host or settings.host, port or settings.port, say)
+    raise typer.Exit(code)
+
+
+@app.command()
+def warm(
+    url: Annotated[
+        str, typer.Option(help="Base URL of the running service.")
+    ] = "http://127.0.0.1:3000",
+    on_date: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD (default today).")
+    ] = None,
+) -> None:
+    """Predict a day's games ahead through the running service, so later calls hit the cache."""
+    import httpx
+
+    from firstpitch.clock import Clock
+    from firstpitch.runtime import resolve_endpoints
+    from storage import postgres
+    from storage.prediction_queries import games_on
+
+    settings = _settings()
+    try:
+        day = date.fromisoformat(on_date) if on_date else Clock(settings.now, settings.tz).today()
+    except ValueError:
+        _fail(f"--date {on_date!r} is not YYYY-MM-DD")
+    dsn = resolve_endpoints(settings).postgres_dsn
+
+    async def ids() -> list[str]:
+        conn = await postgres.connect(dsn)
+        try:
+            return await games_on(conn, day)
+        finally:
+            await conn.close()
+
+    games = _run(ids)
+    warmed = 0
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for i in range(0, len(games), 50):
+            resp = client.post("/api/v1/predict/batch", json={"game_ids": games[i : i + 50]})
+            if resp.status_code != 200:
+                _fail(f"{url} answered {resp.status_code}: {resp.text[:300]}")
+            warmed += len(resp.json())
+    print(json.dumps({"date": day.isoformat(), "warmed": warmed}))

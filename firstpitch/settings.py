@@ -46,6 +46,44 @@ class Settings(BaseSettings):
     debug: bool = False
     """Expose interactive API docs and verbose errors in logs."""
 
+    # Serving
+    host: str = "127.0.0.1"
+    """Address `firstpitch serve` binds to."""
+    port: int = 3000
+    """Port `firstpitch serve` listens on."""
+    api_workers: int = 1
+    """Worker processes of the API service."""
+    model_workers: int = 1
+    """Worker processes of the model service."""
+    inference: str = "service"
+    """Where models run: "service" (the batching model service) or "local" (in the API)."""
+    batching: bool = True
+    """Adaptive batching in the model service."""
+    max_batch_size: int = 128
+    """Largest batch (rows) the model service forms."""
+    max_latency_ms: int = 2000
+    """Batcher's shedding threshold; requests it would delay longer are retried by the API."""
+    default_model: str = "firstpitch-home-win"
+    """Model answering predictions when the request names none."""
+    spill_dir: Path | None = None
+    """Where prediction records wait while Postgres is unreachable (default: state/spill)."""
+    log_batch_size: int = 500
+    """Prediction records written per INSERT batch."""
+    log_flush_ms: int = 200
+    """Longest a prediction record waits in memory before being written."""
+
+    # Betting
+    devig_method: str = "multiplicative"
+    """How odds are de-vigged: multiplicative, power or shin."""
+    kelly_multiplier: float = 0.25
+    """Fraction of the full Kelly stake recommended."""
+    max_bet_fraction: float = 0.05
+    """Cap on the recommended stake, as a fraction of bankroll."""
+    min_edge: float = 0.02
+    """Model minus de-vigged market probability needed to recommend a bet."""
+    min_confidence: float = 0.55
+    """Probability of the predicted outcome needed to recommend a bet."""
+
     @field_validator("now")
     @classmethod
     def _aware_utc(cls, value: datetime | None) -> datetime | None:
@@ -73,6 +111,10 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifacts(self) -> Path:
         return self.state_dir / "mlflow" / "artifacts"
+
+    @property
+    def spill_path(self) -> Path:
+        return self.spill_dir or self.state_dir / "spill"
 
     @property
     def bentoml_home(self) -> Path:

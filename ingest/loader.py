@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
 from ingest import odds as odds_module
 from ingest.errors import DataDirError, IngestError
 from ingest.join import GameKey, join_odds
 from ingest.odds import OddsGame, read_workbook, season_of
 from ingest.retrosheet import GAME_COLUMNS, RESULT_COLUMNS, parse_game_log
-from storage.postgres import migrate
+from storage.postgres import Conn, migrate
 
 POSTSEASON_FILES = ("glwc.txt", "gldv.txt", "gllc.txt", "glws.txt")
 ODDS_COLUMNS = (
@@ -104,7 +102,7 @@ def locate_files(data_dir: Path, seasons: set[int]) -> tuple[list[Path], list[Pa
     return logs, books
 
 
-async def _unchanged(conn: asyncpg.Connection, name: str, seasons: set[int], sha: str) -> bool:
+async def _unchanged(conn: Conn, name: str, seasons: set[int], sha: str) -> bool:
     rows = await conn.fetch(
         "SELECT season, sha256 FROM ingested_files WHERE file_name = $1 AND season = ANY($2)",
         name,
@@ -113,7 +111,7 @@ async def _unchanged(conn: asyncpg.Connection, name: str, seasons: set[int], sha
     return {r["season"] for r in rows} >= seasons and all(r["sha256"] == sha for r in rows)
 
 
-async def _record(conn: asyncpg.Connection, name: str, counts: dict[int, int], sha: str) -> None:
+async def _record(conn: Conn, name: str, counts: dict[int, int], sha: str) -> None:
     await conn.executemany(
         """INSERT INTO ingested_files (file_name, season, sha256, row_count) VALUES ($1,$2,$3,$4)
            ON CONFLICT (file_name, season) DO UPDATE
@@ -122,7 +120,7 @@ async def _record(conn: asyncpg.Connection, name: str, counts: dict[int, int], s
     )
 
 
-async def load_game_log(conn: asyncpg.Connection, path: Path, seasons: set[int]) -> bool:
+async def load_game_log(conn: Conn, path: Path, seasons: set[int]) -> bool:
     """Load one game log; returns False when the same bytes were loaded before."""
     sha = _sha256(path)
     if await _unchanged(conn, path.name, seasons, sha):
@@ -170,7 +168,7 @@ def _odds_record(
     return tuple(values[c] for c in ODDS_COLUMNS)
 
 
-async def load_workbook(conn: asyncpg.Connection, path: Path) -> tuple[bool, list[str]]:
+async def load_workbook(conn: Conn, path: Path) -> tuple[bool, list[str]]:
     season = season_of(path)
     sha = _sha256(path)
     if await _unchanged(conn, path.name, {season}, sha):
@@ -234,7 +232,7 @@ async def load_workbook(conn: asyncpg.Connection, path: Path) -> tuple[bool, lis
     return True, warnings
 
 
-async def summarize(conn: asyncpg.Connection, seasons: set[int], summary: IngestSummary) -> None:
+async def summarize(conn: Conn, seasons: set[int], summary: IngestSummary) -> None:
     for season in sorted(seasons):
         summary.seasons[str(season)] = SeasonSummary(
             games=await conn.fetchval("SELECT count(*) FROM games WHERE season = $1", season)
@@ -262,7 +260,7 @@ async def summarize(conn: asyncpg.Connection, seasons: set[int], summary: Ingest
 
 
 async def ingest(
-    conn: asyncpg.Connection, data_dir: Path, seasons: set[int], progress: Progress | None = None
+    conn: Conn, data_dir: Path, seasons: set[int], progress: Progress | None = None
 ) -> IngestSummary:
     """Migrate, then load game logs and workbooks of ``seasons``; report per season."""
     started = time.perf_counter()

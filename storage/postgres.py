@@ -8,10 +8,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import asyncpg
 
 log = logging.getLogger(__name__)
+# A plain connection or one borrowed from a pool: every query helper accepts either.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -61,7 +64,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     raise AssertionError("unreachable")
 
 
-async def migrate(conn: asyncpg.Connection, migrations: Sequence[Migration] | None = None) -> int:
+async def migrate(conn: Conn, migrations: Sequence[Migration] | None = None) -> int:
     """Apply pending migrations, each in its own transaction; returns how many were applied.
 
     A lock serialises concurrent callers; a changed, already-applied file is an error.

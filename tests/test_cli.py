@@ -20,8 +20,9 @@ def run(settings: Settings, *args: str, dsn: str | None = None) -> subprocess.Co
         "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
         "FIRSTPITCH_DATA_DIR": str(settings.data_dir),
     }
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=300,
-                          check=False)  # fmt: skip
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def test_help_lists_every_command(settings: Settings) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
 import numpy as np
 import polars as pl
 
 from features.definitions import FEATURE_NAMES
 from features.market import devig
 from features.online import compute_frame
+from storage.postgres import Conn
 
 TARGETS = ("home_win", "total_over")
 REGISTERED_NAMES = {"home_win": "firstpitch-home-win", "total_over": "firstpitch-total-over"}
@@ -48,9 +48,7 @@ def _fair(first: int | None, second: int | None) -> float | None:
         return None
 
 
-async def labelled_frame(
-    conn: asyncpg.Connection, target: str, cutoff_minutes: int = 60
-) -> pl.DataFrame:
+async def labelled_frame(conn: Conn, target: str, cutoff_minutes: int = 60) -> pl.DataFrame:
     """Features + ``label`` + ``season`` + de-vigged opening/closing market probabilities."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")

@@ -26,8 +26,9 @@ SMALL_GRID = {"num_leaves": [7], "min_data_in_leaf": [200]}
 @pytest.fixture(scope="session")
 async def trained(settings: Settings, ingested: str) -> dict[str, Any]:
     endpoints = Endpoints(ingested, settings.redis_url.get_secret_value())  # type: ignore[union-attr]
-    return await run_training(settings, endpoints, "home_win", promote=True, grid=SMALL_GRID,
-                              max_rounds=150)  # fmt: skip
+    return await run_training(
+        settings, endpoints, "home_win", promote=True, grid=SMALL_GRID, max_rounds=150
+    )
 
 
 async def test_report_compares_with_market_and_constant(trained: dict[str, Any]) -> None:

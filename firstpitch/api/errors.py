@@ -1,0 +1,59 @@
+"""One place mapping errors to JSON responses: precise 4xx, generic 5xx, never a trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from firstpitch.serving.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _body(error: str, message: str, request: Request, **extra: Any) -> dict[str, Any]:
+    return {"error": error, "message": message, "request_id": _request_id(request), **extra}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(_body(exc.code, exc.message, request), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Location and reason only: the offending input is never echoed back.
+        details = [
+            {"location": ".".join(str(p) for p in e.get("loc", ())), "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{d['location']}: {d['reason']}" for d in details)
+        return JSONResponse(
+            _body("validation_error", f"invalid request: {summary}", request, details=details),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        return JSONResponse(_body("http_error", message, request), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            _body(
+                "internal_error", "internal error; the request id locates it in the logs", request
+            ),
+            status_code=500,
+        )

@@ -1,0 +1,404 @@
+"""The REST contract. Handlers validate, delegate to the runtime and shape responses."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import JSONResponse
+
+from firstpitch.api.schemas import (
+    BatchPredictRequest,
+    ErrorBody,
+    GameId,
+    PredictionResponse,
+    PredictRequest,
+    TodayResponse,
+)
+from firstpitch.serving import betting
+from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
+from firstpitch.serving.errors import ApiError, InvalidQuery, NoPrediction
+from firstpitch.serving.runtime import ApiRuntime
+from storage import prediction_queries as q
+
+router = APIRouter()
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 409, 422, 503)
+}
+PredictionType = Annotated[str | None, Query(pattern="^(moneyline|total)$")]
+Days = Annotated[int, Query(ge=1, le=3650)]
+
+
+def runtime(request: Request) -> ApiRuntime:
+    rt: ApiRuntime | None = getattr(request.app.state, "runtime", None)
+    if rt is None:
+        raise ApiError("service is starting")  # pragma: no cover - only before startup
+    return rt
+
+
+Runtime = Annotated[ApiRuntime, Depends(runtime)]
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    request.state.request_id = rid
+    return str(rid)
+
+
+RequestId = Annotated[str, Depends(request_id)]
+
+
+# ------------------------------------------------------------------------- predictions
+@router.post(
+    "/api/v1/predict",
+    response_model=PredictionResponse,
+    responses=ERRORS,
+    response_model_exclude_none=True,
+    tags=["predictions"],
+)
+async def predict(body: PredictRequest, rt: Runtime, rid: RequestId) -> dict[str, Any]:
+    predictor = await rt.predictor()
+    (out,) = await predictor.predict(
+        [body.game_id],
+        body.model_name,
+        explain=body.include_explanation,
+        endpoint="predict",
+        request_id=rid,
+    )
+    return out
+
+
+@router.post(
+    "/api/v1/predict/batch",
+    response_model=list[PredictionResponse],
+    responses=ERRORS,
+    response_model_exclude_none=True,
+    tags=["predictions"],
+)
+async def predict_batch(
+    body: BatchPredictRequest, rt: Runtime, rid: RequestId
+) -> list[dict[str, Any]]:
+    predictor = await rt.predictor()
+    return await predictor.predict(
+        body.game_ids,
+        body.model_name,
+        explain=body.include_explanation,
+        endpoint="batch",
+        request_id=rid,
+    )
+
+
+@router.get(
+    "/api/v1/predict/{game_id}",
+    response_model=PredictionResponse,
+    responses=ERRORS,
+    response_model_exclude_none=True,
+    tags=["predictions"],
+)
+async def cached_prediction(
+    game_id: Annotated[GameId, Path()], rt: Runtime, rid: RequestId, model_name: str | None = None
+) -> dict[str, Any]:
+    """The cached prediction (Redis), else the latest logged one (Postgres), else 404."""
+    started = time.perf_counter()
+    predictor = await rt.predictor()
+    name = model_name or rt.settings.default_model
+    target = predictor.served.target_of(name)
+    cached = await predictor.cache.get_many([game_id])
+    if game_id in cached:
+        entry = cached[game_id]
+        rt.logger.log(
+            predictor._record(
+                entry,
+                name,
+                "get",
+                rid,
+                rt.clock.now(),
+                True,
+                (time.perf_counter() - started) * 1000,
+            )
+        )
+        return predictor.respond(entry, name, target, cache_hit=True)
+    async with rt.pool.acquire() as conn:
+        row = await q.latest_logged(conn, game_id, name)
+        meta = (await q.game_meta(conn, [game_id])).get(game_id)
+    if row is None or meta is None:
+        raise NoPrediction(
+            f"no prediction for {game_id} by {name}; POST /api/v1/predict to make one"
+        )
+    return _from_log(row, meta, rt)
+
+
+def _from_log(row: dict[str, Any], meta: dict[str, Any], rt: ApiRuntime) -> dict[str, Any]:
+    policy = betting.BettingPolicy(min_confidence=rt.settings.min_confidence)
+    target = TARGET_OF[row["model_name"]]
+    p_home, p_over = row["home_ml_probability"], row["total_over_probability"]
+    primary = betting.confidence(p_home if target == "home_win" else p_over)
+    return {
+        "game_id": row["game_id"],
+        "model_name": row["model_name"],
+        "model_version": row["model_version"],
+        "prediction_timestamp": row["predicted_at"].isoformat(),
+        "feature_version": row["feature_version"],
+        "feature_cutoff_time": row["feature_cutoff"].isoformat(),
+        "feature_as_of": row["feature_as_of"].isoformat(),
+        "home_ml_probability": p_home,
+        "home_ml_binary": int(p_home >= 0.5),
+        "home_ml_confidence": betting.confidence(p_home),
+        "total_over_probability": p_over,
+        "total_over_binary": int(p_over >= 0.5),
+        "total_over_confidence": betting.confidence(p_over),
+        "confidence_threshold_met": primary >= policy.min_confidence,
+        "risk_level": betting.risk_level(primary, policy),
+        "betting_recommendations": row["recommendations"],
+        "home_team": meta["home_team"],
+        "away_team": meta["away_team"],
+        "scheduled_start": meta["scheduled_start"].isoformat(),
+        "models": {
+            "home_win": {
+                "model_name": "firstpitch-home-win",
+                "model_version": row["home_model_version"],
+            },
+            "total_over": {
+                "model_name": "firstpitch-total-over",
+                "model_version": row["total_model_version"],
+            },
+        },
+        "cache_hit": False,
+    }
+
+
+@router.get(
+    "/api/v1/predictions/today",
+    response_model=TodayResponse,
+    responses=ERRORS,
+    response_model_exclude_none=True,
+    tags=["predictions"],
+)
+async def predictions_today(
+    rt: Runtime,
+    rid: RequestId,
+    model_name: str | None = None,
+    min_confidence: Annotated[float, Query(ge=0.5, le=1.0)] = 0.5,
+) -> dict[str, Any]:
+    predictor = await rt.predictor()
+    name = model_name or rt.settings.default_model
+    target = predictor.served.target_of(name)
+    today = rt.clock.today()
+    async with rt.pool.acquire() as conn:
+        ids = await q.games_on(conn, today)
+    preds = await predictor.predict(ids, name, endpoint="today", request_id=rid) if ids else []
+    key = "home_ml_confidence" if target == "home_win" else "total_over_confidence"
+    kept = [p for p in preds if p[key] >= min_confidence]
+    return {
+        "date": today.isoformat(),
+        "model_name": name,
+        "min_confidence": min_confidence,
+        "count": len(kept),
+        "predictions": kept,
+    }
+
+
+# ------------------------------------------------------------------------- models
+@router.get("/api/v1/models/active", tags=["models"])
+async def active_models(rt: Runtime) -> dict[str, Any]:
+    predictor = await rt.predictor()
+    models = []
+    for target, info in predictor.served.info.items():
+        described = await rt.catalog.describe(info["name"], info["version"])
+        models.append(
+            described | {"bento_tag": info["tag"], "is_active": True, "target_variable": target}
+        )
+    return {"models": models, "default_model": rt.settings.default_model}
+
+
+def _prediction_type(model_name: str, requested: str | None) -> str:
+    own = PREDICTION_TYPE[TARGET_OF[model_name]]
+    if requested is not None and requested != own:
+        raise InvalidQuery(f"{model_name} predicts {own}, not {requested}")
+    return own
+
+
+@router.get("/api/v1/models/leaderboard", tags=["models"])
+async def leaderboard(
+    rt: Runtime,
+    metric: Annotated[
+        str, Query(pattern="^(accuracy|brier|log_loss|roi|closing_line_value)$")
+    ] = "log_loss",
+    prediction_type: PredictionType = None,
+    days: Days = 30,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    types = [prediction_type] if prediction_type else ["moneyline", "total"]
+    name_of = {PREDICTION_TYPE[t]: n for n, t in TARGET_OF.items()}
+    entries = []
+    async with rt.pool.acquire() as conn:
+        for ptype in types:
+            rows = await q.latest_predictions(conn, ptype, rt.clock.now(), days)
+            for version in sorted({r["version"] for r in rows}):
+                perf = q.performance([r for r in rows if r["version"] == version], ptype)
+                entries.append({"model_name": name_of[ptype], "model_version": version} | perf)
+    lower_is_better = metric in {"brier", "log_loss"}
+    ranked = sorted(
+        (e for e in entries if e.get(metric) is not None),
+        key=lambda e: e[metric],
+        reverse=not lower_is_better,
+    )
+    return {
+        "metric": metric,
+        "days": days,
+        "prediction_type": prediction_type,
+        "leaderboard": [{"rank": i + 1} | e for i, e in enumerate(ranked[:limit])],
+    }
+
+
+@router.get("/api/v1/models/{model_name}", tags=["models"], responses=ERRORS)
+async def model_details(
+    rt: Runtime, model_name: str, model_version: str | None = None
+) -> dict[str, Any]:
+    described = await rt.catalog.describe(model_name, model_version)
+    ptype = described["prediction_type"]
+    async with rt.pool.acquire() as conn:
+        total = await q.total_predictions(conn, ptype, described["model_version"])
+        rows = await q.latest_predictions(
+            conn, ptype, rt.clock.now(), 30, described["model_version"]
+        )
+    perf = q.performance(rows, ptype)
+    described["versions"] = await rt.catalog.versions(model_name)
+    return described | {
+        "total_predictions": total,
+        "recent_accuracy": perf["accuracy"],
+        "recent_roi": perf["roi"],
+        "recent_window_days": 30,
+    }
+
+
+@router.get("/api/v1/models/{model_name}/performance", tags=["models"], responses=ERRORS)
+async def model_performance(
+    rt: Runtime,
+    model_name: str,
+    model_version: str | None = None,
+    prediction_type: PredictionType = None,
+    days: Days = 30,
+) -> dict[str, Any]:
+    described = await rt.catalog.describe(model_name, model_version)
+    ptype = _prediction_type(model_name, prediction_type)
+    async with rt.pool.acquire() as conn:
+        rows = await q.latest_predictions(
+            conn, ptype, rt.clock.now(), days, described["model_version"]
+        )
+    return {
+        "model_name": model_name,
+        "model_version": described["model_version"],
+        "days": days,
+    } | q.performance(rows, ptype)
+
+
+@router.get("/api/v1/models/{model_name}/recent-predictions", tags=["models"], responses=ERRORS)
+async def recent_predictions(
+    rt: Runtime,
+    model_name: str,
+    model_version: str | None = None,
+    days: Days = 7,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    described = await rt.catalog.describe(model_name, model_version)
+    ptype = described["prediction_type"]
+    async with rt.pool.acquire() as conn:
+        rows = await q.latest_predictions(
+            conn, ptype, rt.clock.now(), days, described["model_version"]
+        )
+    rows.sort(key=lambda r: r["predicted_at"], reverse=True)
+    key = "home_ml_probability" if ptype == "moneyline" else "total_over_probability"
+    out = []
+    for r in rows[:limit]:
+        y = q.outcome(r, ptype)
+        out.append(
+            {
+                "game_id": r["game_id"],
+                "predicted_at": r["predicted_at"].isoformat(),
+                "probability": r[key],
+                "predicted": int(r[key] >= 0.5),
+                "actual": y,
+                "correct": None if y is None else int(r[key] >= 0.5) == y,
+                "home_score": r["home_score"],
+                "away_score": r["away_score"],
+                "recommendation": r["recommendations"][
+                    "moneyline" if ptype == "moneyline" else "total"
+                ],
+            }
+        )
+    return {
+        "model_name": model_name,
+        "model_version": described["model_version"],
+        "prediction_type": ptype,
+        "count": len(out),
+        "predictions": out,
+    }
+
+
+# ------------------------------------------------------------------------- health
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(check(), timeout=3.0)
+        out: dict[str, Any] = {"status": "up"}
+        if detail:
+            out["detail"] = detail
+    except Exception as exc:  # a health check reports every failure as "down"
+        out = {"status": "down", "error": type(exc).__name__}
+    out["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return out
+
+
+async def _checks(rt: ApiRuntime, *, with_mlflow: bool) -> dict[str, dict[str, Any]]:
+    async def pg() -> None:
+        async with rt.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def redis() -> None:
+        await rt.redis.ping()
+
+    async def models() -> Any:
+        info = await rt.backend.info()
+        await rt.predictor(wait_s=2)
+        return [
+            {"model_name": m["name"], "model_version": m["version"], "tag": m["tag"]}
+            for m in info.values()
+        ]
+
+    names = ["postgres", "redis", "models"] + (["mlflow"] if with_mlflow else [])
+    checks = [pg, redis, models] + ([rt.catalog.ping] if with_mlflow else [])
+    results = await asyncio.gather(*(_timed(c) for c in checks))
+    return dict(zip(names, results, strict=True))
+
+
+@router.get("/health", tags=["health"])
+async def health(rt: Runtime) -> JSONResponse:
+    components = await _checks(rt, with_mlflow=True)
+    failing = [k for k, v in components.items() if v["status"] != "up"]
+    body = {
+        "status": "unhealthy" if failing else "healthy",
+        "failing": failing,
+        "components": components,
+        "log_queue_depth": rt.logger.depth,
+        "log_spill_bytes": rt.logger.spill_bytes(),
+        "now": rt.clock.now().isoformat(),
+    }
+    return JSONResponse(body, status_code=503 if failing else 200)
+
+
+@router.get("/health/ready", tags=["health"])
+async def ready(rt: Runtime) -> JSONResponse:
+    components = await _checks(rt, with_mlflow=False)
+    failing = [k for k, v in components.items() if v["status"] != "up"]
+    return JSONResponse(
+        {"ready": not failing, "failing": failing}, status_code=503 if failing else 200
+    )
+
+
+@router.get("/health/live", tags=["health"])
+async def live() -> dict[str, str]:
+    return {"status": "alive"}

@@ -1,0 +1,112 @@
+"""Request and response models of the REST contract (they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+GameId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}\d{8}[0-3AB]$", strip_whitespace=True),
+    Field(
+        description="Retrosheet game id: home team, yyyymmdd, game number",
+        examples=["CHN202104010"],
+    ),
+]
+MAX_BATCH = 50
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    game_id: GameId
+    model_name: str | None = Field(None, description="Default: the home-win champion")
+    include_explanation: bool = False
+
+
+class BatchPredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    game_ids: list[GameId] = Field(min_length=1, max_length=MAX_BATCH)
+    model_name: str | None = None
+    include_explanation: bool = False
+
+
+class BetRecommendation(BaseModel):
+    market: str
+    side: str | None
+    line: float | None = None
+    odds: int | None = Field(description="American odds used (the opening line)")
+    decimal_odds: float | None
+    market_probability: float | None = Field(description="De-vigged market probability")
+    model_probability: float | None
+    edge: float | None
+    expected_value: float | None = Field(description="Per unit staked")
+    kelly_fraction: float
+    recommended_bet_size: float = Field(
+        description="Fraction of bankroll (capped fractional Kelly)"
+    )
+    confidence_required: float
+    minimum_edge: float
+    recommended: bool
+    reason: str
+    devig_method: str
+
+
+class TopFeature(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float
+
+
+class Explanation(BaseModel):
+    top_features: list[TopFeature]
+    feature_importance: dict[str, float] = Field(description="This prediction's contributions")
+    model_type: str
+    num_features: int
+    base_value: float
+    contribution_space: str
+
+
+class ModelRef(BaseModel):
+    model_name: str
+    model_version: str
+
+
+class PredictionResponse(BaseModel):
+    game_id: str
+    model_name: str
+    model_version: str
+    prediction_timestamp: str
+    feature_version: str
+    feature_cutoff_time: str
+    feature_as_of: str
+    home_ml_probability: float
+    home_ml_binary: int
+    home_ml_confidence: float
+    total_over_probability: float
+    total_over_binary: int
+    total_over_confidence: float
+    confidence_threshold_met: bool
+    risk_level: str
+    betting_recommendations: dict[str, BetRecommendation]
+    explanation: Explanation | None = None
+    home_team: str
+    away_team: str
+    scheduled_start: str
+    models: dict[str, ModelRef]
+    cache_hit: bool
+
+
+class TodayResponse(BaseModel):
+    date: str
+    model_name: str
+    min_confidence: float
+    count: int
+    predictions: list[PredictionResponse]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None

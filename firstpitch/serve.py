@@ -1,0 +1,102 @@
+"""``firstpitch serve``: bring everything up, run ``bentoml serve``, stop children cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from firstpitch.bootstrap import bring_up
+from firstpitch.runtime import configure_environment, resolve_endpoints
+from firstpitch.settings import PROJECT_ROOT, Settings
+from storage.embedded import embedded_servers
+
+Say = Callable[[str], None]
+EXAMPLE_GAME = "CHN202104010"
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _example_game(settings: Settings, dsn: str) -> str:
+    from firstpitch.clock import Clock
+    from storage import postgres
+    from storage.prediction_queries import games_on
+
+    async def pick() -> str:
+        conn = await postgres.connect(dsn)
+        try:
+            ids = await games_on(conn, Clock(settings.now, settings.tz).today())
+        finally:
+            await conn.close()
+        return ids[0] if ids else EXAMPLE_GAME
+
+    return asyncio.run(pick())
+
+
+def serve(settings: Settings, host: str, port: int, say: Say) -> int:
+    configure_environment(settings)
+    servers = embedded_servers(settings.state_dir)
+    configured = {"postgres": settings.postgres_dsn is not None,
+                  "redis": settings.redis_url is not None}  # fmt: skip
+    ours = [s for s in servers if not configured[s.name] and not s.status().running]
+    endpoints = resolve_endpoints(settings)
+    asyncio.run(bring_up(settings, endpoints, say))
+    env = os.environ | {
+        "FIRSTPITCH_POSTGRES_DSN": endpoints.postgres_dsn,
+        "FIRSTPITCH_REDIS_URL": endpoints.redis_url,
+        "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
+        "BENTOML_HOME": str(settings.bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    bentoml = Path(sys.executable).parent / "bentoml"
+    cmd = [str(bentoml), "serve", "service:FirstPitch", "--host", host, "--port", str(port),
+           "--working-dir", str(PROJECT_ROOT)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        say(f"received {signal.Signals(signum).name}: stopping the service")
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    url = f"http://{'127.0.0.1' if host in {'0.0.0.0', '::'} else host}:{port}"
+    if _wait_ready(url, proc):
+        game = _example_game(settings, endpoints.postgres_dsn)
+        body = json.dumps({"game_id": game, "include_explanation": True})
+        say(f"firstpitch is serving at {url}  (schema: {url}/openapi.json)")
+        say(f"try: curl -s -X POST {url}/api/v1/predict -H 'content-type: application/json' "
+            f"-d '{body}'")  # fmt: skip
+        say(f"     curl -s {url}/api/v1/predictions/today")
+    try:
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for server in ours:
+            server.stop()
+            say(f"stopped embedded {server.name}")
+    return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code

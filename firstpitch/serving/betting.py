@@ -1,0 +1,120 @@
+"""Betting recommendations from a model probability and the line known at the cutoff.
+
+- The market probability is the de-vigged price of the opening line (multiplicative by
+  default; power and Shin available), never the closing line.
+- Expected value per unit staked on a side: ``p * (d - 1) - (1 - p)`` with decimal odds d.
+- Kelly fraction: ``(b p - (1 - p)) / b`` with ``b = d - 1``, floored at 0.
+- ``recommended_bet_size`` = Kelly × ``kelly_multiplier`` (a quarter by default), capped at
+  ``max_bet_fraction`` of the bankroll, and 0 unless the bet is recommended.
+- A bet is recommended only if the edge (model − market probability) is at least
+  ``min_edge`` and the model's confidence in that side at least ``min_confidence``.
+- Confidence = the probability of the predicted outcome, ``max(p, 1 - p)``.
+- Risk level: "low" when confidence >= 0.65, "medium" when >= ``min_confidence``, else "high".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from features.market import decimal_odds, devig
+
+
+@dataclass(frozen=True)
+class BettingPolicy:
+    devig_method: str = "multiplicative"
+    kelly_multiplier: float = 0.25
+    max_bet_fraction: float = 0.05
+    min_edge: float = 0.02
+    min_confidence: float = 0.55
+
+
+def confidence(p: float) -> float:
+    return max(p, 1 - p)
+
+
+def risk_level(conf: float, policy: BettingPolicy) -> str:
+    if conf >= 0.65:
+        return "low"
+    return "medium" if conf >= policy.min_confidence else "high"
+
+
+def kelly(p: float, american: int) -> float:
+    b = decimal_odds(american) - 1
+    return max(0.0, (b * p - (1 - p)) / b)
+
+
+def expected_value(p: float, american: int) -> float:
+    return p * (decimal_odds(american) - 1) - (1 - p)
+
+
+def recommend(
+    market: str,
+    sides: tuple[str, str],
+    p_first: float,
+    prices: tuple[int | None, int | None],
+    policy: BettingPolicy,
+    line: float | None = None,
+) -> dict[str, Any]:
+    """Evaluate both sides of a two-way market; report the better one."""
+    base: dict[str, Any] = {
+        "market": market,
+        "devig_method": policy.devig_method,
+        "confidence_required": policy.min_confidence,
+        "minimum_edge": policy.min_edge,
+        "line": line,
+    }
+    if prices[0] is None or prices[1] is None:
+        return base | {
+            "side": None,
+            "odds": None,
+            "decimal_odds": None,
+            "market_probability": None,
+            "model_probability": None,
+            "edge": None,
+            "expected_value": None,
+            "kelly_fraction": 0.0,
+            "recommended_bet_size": 0.0,
+            "recommended": False,
+            "reason": "no line known at the cutoff",
+        }
+    fair = devig([prices[0], prices[1]], policy.devig_method)
+    probs = (p_first, 1 - p_first)
+    options: list[dict[str, Any]] = []
+    for i in (0, 1):
+        price = int(prices[i])  # type: ignore[arg-type]
+        options.append(
+            {
+                "side": sides[i],
+                "odds": price,
+                "decimal_odds": round(decimal_odds(price), 6),
+                "market_probability": fair[i],
+                "model_probability": probs[i],
+                "edge": probs[i] - fair[i],
+                "expected_value": expected_value(probs[i], price),
+                "kelly_fraction": kelly(probs[i], price),
+            }
+        )
+    best = max(options, key=lambda o: o["expected_value"])
+    conf_ok = best["model_probability"] >= policy.min_confidence
+    edge_ok = best["edge"] >= policy.min_edge
+    recommended = conf_ok and edge_ok and best["expected_value"] > 0
+    size = min(policy.max_bet_fraction, best["kelly_fraction"] * policy.kelly_multiplier)
+    reason = (
+        "edge and confidence thresholds met"
+        if recommended
+        else "edge below threshold"
+        if not edge_ok
+        else "confidence below threshold"
+        if not conf_ok
+        else "no positive expected value"
+    )
+    return (
+        base
+        | best
+        | {
+            "recommended_bet_size": size if recommended else 0.0,
+            "recommended": recommended,
+            "reason": reason,
+        }
+    )

@@ -1,0 +1,44 @@
+"""Domain errors of the prediction API, each with its HTTP status and a fix-it message."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class UnknownGame(ApiError):
+    status, code = 404, "unknown_game"
+
+
+class UnknownModel(ApiError):
+    status, code = 404, "unknown_model"
+
+
+class NoPrediction(ApiError):
+    status, code = 404, "no_prediction"
+
+
+class NoFeatures(ApiError):
+    status, code = 404, "no_features"
+
+
+class NotYetPredictable(ApiError):
+    status, code = 409, "not_yet_predictable"
+
+
+class CutoffRefused(ApiError):
+    status, code = 409, "cutoff_violation"
+
+
+class Unavailable(ApiError):
+    status, code = 503, "unavailable"
+
+
+class InvalidQuery(ApiError):
+    status, code = 422, "invalid_query"

@@ -1,0 +1,78 @@
+"""Prometheus metrics, exposed on BentoML's /metrics.
+
+Created lazily (at service start-up): BentoML sets PROMETHEUS_MULTIPROC_DIR in each worker
+only after importing the service module, and metrics made earlier would never reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Metrics:
+    latency: Any  # Histogram[endpoint]
+    cache: Any  # Counter[result]
+    cutoff_refusals: Any  # Counter
+    feature_age: Any  # Histogram
+    log_queue_depth: Any  # Gauge
+    log_spill_bytes: Any  # Gauge
+    model_retries: Any  # Counter
+
+
+_metrics: Metrics | None = None
+
+
+def metrics() -> Metrics:
+    global _metrics
+    if _metrics is None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        _metrics = Metrics(
+            latency=Histogram(
+                "firstpitch_prediction_latency_seconds",
+                "Prediction latency by endpoint",
+                ["endpoint"],
+                buckets=(
+                    0.001,
+                    0.002,
+                    0.004,
+                    0.008,
+                    0.016,
+                    0.032,
+                    0.064,
+                    0.128,
+                    0.256,
+                    0.512,
+                    1.0,
+                    2.5,
+                ),
+            ),
+            cache=Counter(
+                "firstpitch_prediction_cache_total", "Prediction cache lookups", ["result"]
+            ),
+            cutoff_refusals=Counter(
+                "firstpitch_cutoff_refusals_total",
+                "Feature vectors refused for post-cutoff information",
+            ),
+            feature_age=Histogram(
+                "firstpitch_feature_age_seconds",
+                "Prediction time minus the vector's as-of",
+                buckets=(60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400),
+            ),
+            log_queue_depth=Gauge(
+                "firstpitch_log_queue_depth",
+                "Prediction records waiting to be written",
+                multiprocess_mode="livesum",
+            ),
+            log_spill_bytes=Gauge(
+                "firstpitch_log_spill_bytes",
+                "Bytes of prediction records spilled while Postgres is down",
+                multiprocess_mode="livemax",
+            ),
+            model_retries=Counter(
+                "firstpitch_model_retries_total", "Model-service calls retried (shed or connection)"
+            ),
+        )
+    return _metrics

@@ -1,0 +1,93 @@
+"""How the API reaches the models: the batching model service, or boosters in process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from http import HTTPStatus
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+Array = npt.NDArray[np.float64]
+RETRYABLE = {HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS}
+
+
+class ModelBackend(Protocol):
+    async def predict(self, x: Array) -> Array: ...
+    async def explain(self, x: Array) -> Array: ...
+    async def info(self) -> dict[str, dict[str, str]]: ...
+
+
+class ModelUnavailable(RuntimeError):
+    """The model service did not answer within the retry budget."""
+
+
+class RemoteModels:
+    """Calls the model service through its ``bentoml.depends`` proxy.
+
+    Retries what is safe to retry — the batcher shedding a request (503), a refused or
+    dropped connection — with jittered exponential backoff inside a deadline, so neither
+    reaches a client as a 5xx. Predictions are pure, so a retried call is harmless.
+    """
+
+    def __init__(self, proxy: Any, attempts: int = 6, base_delay: float = 0.005) -> None:
+        self.proxy = proxy
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.retries = 0
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        import aiohttp
+        from bentoml.exceptions import BentoMLException
+
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await getattr(self.proxy.to_async, method)(*args)
+            except BentoMLException as exc:
+                if getattr(exc, "error_code", None) not in RETRYABLE or attempt == self.attempts:
+                    raise ModelUnavailable(f"model service {method} failed: {exc}") from exc
+                reason = "shed by the batcher"
+            except (TimeoutError, aiohttp.ClientConnectionError, RuntimeError) as exc:
+                if attempt == self.attempts:
+                    raise ModelUnavailable(f"model service {method} unreachable: {exc}") from exc
+                reason = f"connection: {exc}"
+            self.retries += 1
+            delay = self.base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
+            log.info("retrying model %s (attempt %d, %s) in %.3f s", method, attempt, reason, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def predict(self, x: Array) -> Array:
+        return np.asarray(await self._call("predict", x), dtype=np.float64)
+
+    async def explain(self, x: Array) -> Array:
+        return np.asarray(await self._call("explain", x), dtype=np.float64)
+
+    async def info(self) -> dict[str, dict[str, str]]:
+        return dict(await self._call("info"))
+
+
+class LocalModels:
+    """The same champions, loaded in the API process: no hop, no batching."""
+
+    def __init__(self) -> None:
+        from runners.champions import load_champions
+
+        self.models = load_champions()
+
+    async def predict(self, x: Array) -> Array:
+        from runners.champions import predict_all
+
+        return predict_all(self.models, x)
+
+    async def explain(self, x: Array) -> Array:
+        from runners.champions import explain_all
+
+        return explain_all(self.models, x)
+
+    async def info(self) -> dict[str, dict[str, str]]:
+        return {target: model.info() for target, model in self.models.items()}

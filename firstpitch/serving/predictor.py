@@ -1,0 +1,332 @@
+"""The prediction path: cache -> feature store -> (Postgres on a miss) -> models -> betting.
+
+Per request (one game or a batch): one MGET on the prediction cache, one MGET on the feature
+store for the misses, vectors computed from Postgres by the training pipeline only for what
+the store lacks (then written back), one model call, one pipelined cache write, and one
+record per served prediction queued for the Postgres log.
+
+Cutoff rule: a vector is used only if its as-of is at or before its game's cutoff (else it is
+refused, counted and recomputed). Before the cutoff the freshest vector is served: one whose
+horizon is within ``FRESHNESS`` of now, else it is recomputed as of now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from features.cutoff import CutoffViolation, horizon_for
+from features.definitions import FEATURE_NAMES
+from features.online import UnknownGames, compute_vectors
+from features.store import FeatureStore
+from features.vectors import FeatureVector
+from firstpitch.clock import Clock
+from firstpitch.serving import betting
+from firstpitch.serving.cache import PredictionCache
+from firstpitch.serving.errors import CutoffRefused, NotYetPredictable, UnknownGame, UnknownModel
+from firstpitch.serving.metrics import metrics
+from firstpitch.serving.models import ModelBackend
+from firstpitch.settings import Settings
+from storage.prediction_log import PredictionLogger, new_record_id
+
+log = logging.getLogger(__name__)
+FRESHNESS = timedelta(minutes=15)
+PREDICTABLE_AHEAD = timedelta(hours=36)  # starting pitchers are not known earlier
+TARGETS = ("home_win", "total_over")
+TOP_FEATURES = 10
+
+
+@dataclass(frozen=True)
+class ServedModels:
+    """The champions the model service holds, keyed by target."""
+
+    info: dict[str, dict[str, str]]
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {m["name"]: target for target, m in self.info.items()}
+
+    @property
+    def versions(self) -> tuple[str, str]:
+        return self.info["home_win"]["version"], self.info["total_over"]["version"]
+
+    @property
+    def feature_version(self) -> str:
+        return self.info["home_win"]["feature_version"]
+
+    def target_of(self, model_name: str) -> str:
+        if model_name not in self.names:
+            raise UnknownModel(
+                f"model {model_name!r} is not served; served models: {', '.join(self.names)}"
+            )
+        return self.names[model_name]
+
+
+def feature_hash(vector: FeatureVector) -> str:
+    return hashlib.sha256(vector.values.astype("<f8").tobytes()).hexdigest()
+
+
+class Predictor:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: FeatureStore,
+        cache: PredictionCache,
+        pool: asyncpg.Pool,
+        models: ModelBackend,
+        served: ServedModels,
+        logger: PredictionLogger,
+    ) -> None:
+        self.settings, self.clock, self.store, self.cache = settings, clock, store, cache
+        self.pool, self.models, self.served, self.logger = pool, models, served, logger
+        self.policy = betting.BettingPolicy(
+            devig_method=settings.devig_method,
+            kelly_multiplier=settings.kelly_multiplier,
+            max_bet_fraction=settings.max_bet_fraction,
+            min_edge=settings.min_edge,
+            min_confidence=settings.min_confidence,
+        )
+
+    # ------------------------------------------------------------------ vectors
+    async def vectors(self, game_ids: list[str], now: datetime) -> dict[str, FeatureVector]:
+        version = self.served.feature_version
+        found, refused = await self.store.read(game_ids, version)
+        for violation in refused:
+            metrics().cutoff_refusals.inc()
+            log.warning("refused vector: %s", violation)
+        stale = [g for g, v in found.items() if v.horizon < horizon_for(v.cutoff, now) - FRESHNESS]
+        missing = [g for g in game_ids if g not in found or g in stale]
+        if missing:
+            async with self.pool.acquire() as conn:
+                try:
+                    fresh = await compute_vectors(
+                        conn, missing, cutoff_minutes=self.settings.cutoff_minutes, now=now
+                    )
+                except UnknownGames as exc:
+                    raise UnknownGame(
+                        f"unknown game {', '.join(exc.game_ids)}: ids are home team + yyyymmdd "
+                        "+ game number, e.g. CHN202104010"
+                    ) from None
+            for vector in fresh.values():
+                if vector.as_of > vector.cutoff:  # never happens by construction; never served
+                    metrics().cutoff_refusals.inc()
+                    raise CutoffRefused(
+                        str(CutoffViolation(vector.game_id, vector.as_of, vector.cutoff))
+                    )
+            await self.store.write(fresh.values())
+            found.update(fresh)
+        return found
+
+    # ------------------------------------------------------------------ predict
+    async def predict(
+        self,
+        game_ids: list[str],
+        model_name: str | None,
+        *,
+        explain: bool = False,
+        endpoint: str,
+        request_id: str,
+    ) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        name = model_name or self.settings.default_model
+        target = self.served.target_of(name)
+        now = self.clock.now()
+        unique = list(dict.fromkeys(game_ids))
+        cached = await self.cache.get_many(unique)
+        hits = {g: e for g, e in cached.items() if not explain or e.get("explanation")}
+        misses = [g for g in unique if g not in hits]
+        metrics().cache.labels("hit").inc(len(hits))
+        metrics().cache.labels("miss").inc(len(misses))
+        entries = dict(hits)
+        if misses:
+            entries.update(await self._compute(misses, now, explain))
+        for entry in entries.values():
+            self._check_predictable(entry, now)
+        latency_ms = (time.perf_counter() - started) * 1000
+        responses = []
+        for game_id in game_ids:
+            entry = entries[game_id]
+            response = self.respond(entry, name, target, cache_hit=game_id in hits)
+            responses.append(response)
+            self.logger.log(
+                self._record(entry, name, endpoint, request_id, now, game_id in hits, latency_ms)
+            )
+        metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
+        return responses
+
+    async def _compute(
+        self, game_ids: list[str], now: datetime, explain: bool
+    ) -> dict[str, dict[str, Any]]:
+        vectors = await self.vectors(game_ids, now)
+        x = np.vstack([vectors[g].values for g in game_ids])
+        probs = await self.models.predict(x)
+        contribs = await self.models.explain(x) if explain else None
+        entries, to_cache = {}, []
+        for i, game_id in enumerate(game_ids):
+            vector = vectors[game_id]
+            metrics().feature_age.observe(max(0.0, (now - vector.as_of).total_seconds()))
+            entry = self._entry(
+                vector, probs[i], contribs[i] if contribs is not None else None, now
+            )
+            entries[game_id] = entry
+            ttl = self.settings.prediction_ttl_s
+            if now < vector.cutoff:  # an answer as of now: valid until the next refresh
+                ttl = int(min(ttl, (vector.cutoff - now).total_seconds(), FRESHNESS.seconds))
+            to_cache.append((game_id, entry, ttl))
+        await self.cache.put_many(to_cache)
+        return entries
+
+    def _entry(
+        self, vector: FeatureVector, probs: np.ndarray, contribs: np.ndarray | None, now: datetime
+    ) -> dict[str, Any]:
+        meta = vector.meta
+        p_home, p_over = float(probs[0]), float(probs[1])
+        entry: dict[str, Any] = {
+            "game_id": vector.game_id,
+            "home_team": meta.home_team,
+            "away_team": meta.away_team,
+            "game_date": meta.game_date,
+            "scheduled_start": meta.scheduled_start.isoformat(),
+            "prediction_timestamp": now.isoformat(),
+            "feature_version": vector.feature_version,
+            "feature_as_of": vector.as_of.isoformat(),
+            "feature_cutoff_time": vector.cutoff.isoformat(),
+            "feature_hash": feature_hash(vector),
+            "home_ml_probability": p_home,
+            "total_over_probability": p_over,
+            "odds_used": {
+                "open_ml_home": meta.open_ml_home,
+                "open_ml_away": meta.open_ml_away,
+                "open_total": meta.open_total,
+                "open_over_price": meta.open_over_price,
+                "open_under_price": meta.open_under_price,
+            },
+            "betting_recommendations": {
+                "moneyline": betting.recommend(
+                    "moneyline",
+                    ("home", "away"),
+                    p_home,
+                    (meta.open_ml_home, meta.open_ml_away),
+                    self.policy,
+                ),
+                "total": betting.recommend(
+                    "total",
+                    ("over", "under"),
+                    p_over,
+                    (meta.open_over_price, meta.open_under_price),
+                    self.policy,
+                    line=meta.open_total,
+                ),
+            },
+        }
+        if contribs is not None:
+            entry["explanation"] = {
+                t: self._explain(contribs[k], vector) for k, t in enumerate(TARGETS)
+            }
+        return entry
+
+    @staticmethod
+    def _explain(contrib: np.ndarray, vector: FeatureVector) -> dict[str, Any]:
+        values = vector.features()
+        per_feature = {n: float(c) for n, c in zip(FEATURE_NAMES, contrib[:-1], strict=True)}
+        order = sorted(per_feature, key=lambda n: abs(per_feature[n]), reverse=True)
+        return {
+            "model_type": "lightgbm",
+            "num_features": len(FEATURE_NAMES),
+            "base_value": float(contrib[-1]),
+            "contribution_space": "log-odds",
+            "top_features": [
+                {"feature": n, "value": values[n], "contribution": per_feature[n]}
+                for n in order[:TOP_FEATURES]
+            ],
+            "feature_importance": per_feature,
+        }
+
+    def _check_predictable(self, entry: dict[str, Any], now: datetime) -> None:
+        start = datetime.fromisoformat(entry["scheduled_start"])
+        if start - now > PREDICTABLE_AHEAD:
+            raise NotYetPredictable(
+                f"game {entry['game_id']} starts {start.isoformat()}; predictions open "
+                f"{int(PREDICTABLE_AHEAD.total_seconds() // 3600)} h before first pitch, "
+                "once starting pitchers are known"
+            )
+
+    # ------------------------------------------------------------------ shaping
+    def respond(
+        self, entry: dict[str, Any], name: str, target: str, *, cache_hit: bool
+    ) -> dict[str, Any]:
+        p_home, p_over = entry["home_ml_probability"], entry["total_over_probability"]
+        conf_home, conf_over = betting.confidence(p_home), betting.confidence(p_over)
+        primary = conf_home if target == "home_win" else conf_over
+        out = {
+            "game_id": entry["game_id"],
+            "model_name": name,
+            "model_version": self.served.info[target]["version"],
+            "prediction_timestamp": entry["prediction_timestamp"],
+            "feature_version": entry["feature_version"],
+            "feature_cutoff_time": entry["feature_cutoff_time"],
+            "feature_as_of": entry["feature_as_of"],
+            "home_ml_probability": p_home,
+            "home_ml_binary": int(p_home >= 0.5),
+            "home_ml_confidence": conf_home,
+            "total_over_probability": p_over,
+            "total_over_binary": int(p_over >= 0.5),
+            "total_over_confidence": conf_over,
+            "confidence_threshold_met": primary >= self.policy.min_confidence,
+            "risk_level": betting.risk_level(primary, self.policy),
+            "betting_recommendations": entry["betting_recommendations"],
+            "home_team": entry["home_team"],
+            "away_team": entry["away_team"],
+            "scheduled_start": entry["scheduled_start"],
+            "models": {
+                t: {"model_name": m["name"], "model_version": m["version"]}
+                for t, m in self.served.info.items()
+            },
+            "cache_hit": cache_hit,
+        }
+        if "explanation" in entry:
+            out["explanation"] = entry["explanation"][target]
+        return out
+
+    def _record(
+        self,
+        entry: dict[str, Any],
+        name: str,
+        endpoint: str,
+        request_id: str,
+        now: datetime,
+        cache_hit: bool,
+        latency_ms: float,
+    ) -> dict[str, Any]:
+        info = self.served.info
+        return {
+            "record_id": new_record_id(),
+            "request_id": request_id,
+            "endpoint": endpoint,
+            "game_id": entry["game_id"],
+            "model_name": name,
+            "model_version": info[self.served.target_of(name)]["version"],
+            "home_model_version": info["home_win"]["version"],
+            "total_model_version": info["total_over"]["version"],
+            "feature_version": entry["feature_version"],
+            "feature_hash": entry["feature_hash"],
+            "feature_as_of": entry["feature_as_of"],
+            "feature_cutoff": entry["feature_cutoff_time"],
+            "predicted_at": now.isoformat(),
+            "cache_hit": cache_hit,
+            "home_ml_probability": entry["home_ml_probability"],
+            "total_over_probability": entry["total_over_probability"],
+            "home_ml_confidence": betting.confidence(entry["home_ml_probability"]),
+            "total_over_confidence": betting.confidence(entry["total_over_probability"]),
+            "odds_used": entry["odds_used"],
+            "recommendations": entry["betting_recommendations"],
+            "latency_ms": latency_ms,
+        }

@@ -1,0 +1,124 @@
+"""Everything a worker of the API service holds open: clients, logger, predictor, warmer.
+
+Opened in the service's startup hook, closed in its shutdown hook (per worker). The model
+service may still be starting when the API starts, so the served models are fetched on
+first use (and by the readiness probe), with bounded retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from features.store import FeatureStore
+from firstpitch.clock import Clock
+from firstpitch.runtime import resolve_endpoints
+from firstpitch.serving.cache import PredictionCache
+from firstpitch.serving.catalog import Catalog
+from firstpitch.serving.errors import Unavailable
+from firstpitch.serving.metrics import metrics
+from firstpitch.serving.models import ModelBackend
+from firstpitch.serving.predictor import Predictor, ServedModels
+from firstpitch.settings import Settings
+from storage import postgres
+from storage import redis as redis_store
+from storage.prediction_log import PredictionLogger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiRuntime:
+    settings: Settings
+    clock: Clock
+    redis: aioredis.Redis
+    pool: asyncpg.Pool
+    logger: PredictionLogger
+    catalog: Catalog
+    backend: ModelBackend
+    _predictor: Predictor | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, settings: Settings, backend: ModelBackend) -> ApiRuntime:
+        endpoints = resolve_endpoints(settings)
+        client = await redis_store.connect(endpoints.redis_url)
+        pool = await postgres.create_pool(endpoints.postgres_dsn, min_size=1, max_size=8)
+        async with pool.acquire() as conn:
+            await postgres.migrate(conn)
+        logger = PredictionLogger(
+            pool,
+            settings.spill_path,
+            batch_size=settings.log_batch_size,
+            flush_interval=settings.log_flush_ms / 1000,
+        )
+        logger.start()
+        runtime = cls(
+            settings=settings,
+            clock=Clock(settings.now, settings.tz),
+            redis=client,
+            pool=pool,
+            logger=logger,
+            catalog=Catalog(settings.mlflow_uri, settings.mlflow_artifacts),
+            backend=backend,
+        )
+        runtime._tasks.append(asyncio.create_task(runtime._gauges(), name="gauges"))
+        return runtime
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.logger.close()  # flushes every queued record (or spills it)
+        await self.pool.close()
+        await self.redis.aclose()
+
+    def spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def predictor(self, wait_s: float = 60.0) -> Predictor:
+        """The predictor, once the model service has said which champions it holds."""
+        if self._predictor is not None:
+            return self._predictor
+        async with self._lock:
+            if self._predictor is None:
+                deadline = time.monotonic() + wait_s
+                while True:
+                    try:
+                        info = await self.backend.info()
+                        break
+                    except Exception as exc:
+                        if time.monotonic() > deadline:
+                            raise Unavailable("the model service is not ready yet") from exc
+                        await asyncio.sleep(0.5)
+                served = ServedModels(info)
+                self._predictor = Predictor(
+                    self.settings,
+                    self.clock,
+                    FeatureStore(self.redis, self.settings.feature_ttl_s),
+                    PredictionCache(self.redis, served.versions, served.feature_version),
+                    self.pool,
+                    self.backend,
+                    served,
+                    self.logger,
+                )
+        return self._predictor
+
+    async def _gauges(self) -> None:
+        while True:
+            metrics().log_queue_depth.set(self.logger.depth)
+            metrics().log_spill_bytes.set(self.logger.spill_bytes())
+            retries = getattr(self.backend, "retries", 0)
+            if retries:
+                metrics().model_retries.inc(retries)
+                self.backend.retries = 0  # type: ignore[attr-defined]
+            await asyncio.sleep(1.0)

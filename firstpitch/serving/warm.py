@@ -1,0 +1,66 @@
+"""Predicting today's games ahead, so that predictions/today and single predicts hit the cache.
+
+Each game is predicted once as early as the service starts (as of now) and again at its
+cutoff (the final pre-game answer). A Redis ``SET NX`` claim per game, phase and champion
+set keeps several API workers from doing the same work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from features.cutoff import cutoff_for
+from firstpitch.serving.runtime import ApiRuntime
+from storage import prediction_queries as q
+
+log = logging.getLogger(__name__)
+IDLE = timedelta(seconds=60)
+
+
+async def _claim(rt: ApiRuntime, versions: tuple[str, str], game_id: str, phase: str) -> bool:
+    key = f"fp:warm:{versions[0]}:{versions[1]}:{game_id}:{phase}"
+    return bool(await rt.redis.set(key, "1", nx=True, ex=2 * 86400))
+
+
+async def warm_once(rt: ApiRuntime, done: dict[str, str]) -> datetime | None:
+    """Warm what is due; return when the next game reaches its cutoff (None: none today)."""
+    predictor = await rt.predictor(wait_s=600)
+    now = rt.clock.now()
+    async with rt.pool.acquire() as conn:
+        ids = await q.games_on(conn, rt.clock.today())
+        meta = await q.game_meta(conn, ids) if ids else {}
+    due, upcoming = [], []
+    for game_id in ids:
+        cutoff = cutoff_for(meta[game_id]["scheduled_start"], rt.settings.cutoff_minutes)
+        phase = "cutoff" if now >= cutoff else "early"
+        if done.get(game_id) != phase and done.get(game_id) != "cutoff":
+            if await _claim(rt, predictor.served.versions, game_id, phase):
+                due.append(game_id)
+            done[game_id] = phase
+        if now < cutoff:
+            upcoming.append(cutoff)
+    for i in range(0, len(due), 50):
+        await predictor.predict(
+            due[i : i + 50], None, endpoint="warm", request_id=f"warm-{now:%Y%m%dT%H%M%S}"
+        )
+    if due:
+        log.info("warmed %d predictions for %s", len(due), rt.clock.today())
+    return min(upcoming) if upcoming else None
+
+
+async def warm_loop(rt: ApiRuntime) -> None:
+    done: dict[str, str] = {}
+    while True:
+        try:
+            next_cutoff = await warm_once(rt, done)
+        except Exception:  # keep warming later; a failed round is logged, never fatal
+            log.exception("warming failed")
+            next_cutoff = None
+        if rt.clock.pinned and next_cutoff is None:
+            return  # a pinned clock never reaches another cutoff
+        wait = IDLE
+        if next_cutoff is not None:
+            wait = min(IDLE, max(timedelta(seconds=1), next_cutoff - rt.clock.now()))
+        await asyncio.sleep(wait.total_seconds())

@@ -1,0 +1,87 @@
+"""Load the champion boosters from the BentoML model store (no other I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from storage.registry import bento_champion, load_booster
+from training.dataset import REGISTERED_NAMES
+
+
+class NoChampion(RuntimeError):
+    """The store holds no champion for a target: train with ``firstpitch train --promote``."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    target: str
+    name: str
+    version: str
+    tag: str
+    feature_version: str
+    mlflow_uri: str
+    created_at: str
+    booster: Any
+
+    def info(self) -> dict[str, str]:
+        return {
+            "target": self.target,
+            "name": self.name,
+            "version": self.version,
+            "tag": self.tag,
+            "feature_version": self.feature_version,
+            "mlflow_uri": self.mlflow_uri,
+            "created_at": self.created_at,
+        }
+
+
+def load_champions() -> dict[str, LoadedModel]:
+    loaded = {}
+    for target, name in REGISTERED_NAMES.items():
+        model = bento_champion(name)
+        if model is None:
+            raise NoChampion(
+                f"no champion {name} in the BentoML store; run "
+                f"`firstpitch train --target {target} --promote`"
+            )
+        labels = model.info.labels
+        loaded[target] = LoadedModel(
+            target=target,
+            name=name,
+            version=labels.get("mlflow_version", model.tag.version),
+            tag=str(model.tag),
+            feature_version=labels["feature_version"],
+            mlflow_uri=labels.get("mlflow_uri", ""),
+            created_at=model.info.creation_time.isoformat(),
+            booster=load_booster(model),
+        )
+    return loaded
+
+
+TARGET_ORDER = ("home_win", "total_over")
+
+
+def predict_all(
+    models: dict[str, LoadedModel], x: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """(n, F) -> (n, 2): the home-win and total-over probabilities."""
+    return np.column_stack(
+        [np.asarray(models[t].booster.predict(x), dtype=np.float64) for t in TARGET_ORDER]
+    )
+
+
+def explain_all(
+    models: dict[str, LoadedModel], x: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """(n, F) -> (n, 2, F + 1): per-feature contributions (log-odds) plus the bias term."""
+    return np.stack(
+        [
+            np.asarray(models[t].booster.predict(x, pred_contrib=True), dtype=np.float64)
+            for t in TARGET_ORDER
+        ],
+        axis=1,
+    )

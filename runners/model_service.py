@@ -1,0 +1,60 @@
+"""The model service: both champion LightGBM models behind batchable predict/explain APIs.
+
+Adaptive batching is on unless ``FIRSTPITCH_BATCHING=false``; ``FIRSTPITCH_MAX_BATCH_SIZE``
+and ``FIRSTPITCH_MAX_LATENCY_MS`` tune it. The batcher sheds a request (HTTP 503) when it
+expects to exceed ``max_latency_ms``; we set that threshold well above real latencies, and
+the API retries any shed request (see ``firstpitch/serving/models.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import bentoml
+import numpy as np
+
+from runners.champions import explain_all, load_champions, predict_all
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+BATCHING = _env_bool("FIRSTPITCH_BATCHING", True)
+MAX_BATCH_SIZE = int(os.environ.get("FIRSTPITCH_MAX_BATCH_SIZE", "128"))
+MAX_LATENCY_MS = int(os.environ.get("FIRSTPITCH_MAX_LATENCY_MS", "2000"))
+WORKERS = int(os.environ.get("FIRSTPITCH_MODEL_WORKERS", "1"))
+
+
+@bentoml.service(name="firstpitch-models", workers=WORKERS, traffic={"timeout": 30})
+class ModelService:
+    """Loads the champions from the BentoML model store; predicts and explains."""
+
+    def __init__(self) -> None:
+        self.models = load_champions()
+
+    @bentoml.api(
+        batchable=BATCHING,
+        batch_dim=0,
+        max_batch_size=MAX_BATCH_SIZE,
+        max_latency_ms=MAX_LATENCY_MS,
+    )
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(n, F) feature rows -> (n, 2) probabilities: home win, total over."""
+        return predict_all(self.models, np.asarray(features, dtype=np.float64))
+
+    @bentoml.api(
+        batchable=BATCHING,
+        batch_dim=0,
+        max_batch_size=MAX_BATCH_SIZE,
+        max_latency_ms=MAX_LATENCY_MS,
+    )
+    def explain(self, features: np.ndarray) -> np.ndarray:
+        """(n, F) -> (n, 2, F + 1) LightGBM pred_contrib for both models."""
+        return explain_all(self.models, np.asarray(features, dtype=np.float64))
+
+    @bentoml.api
+    def info(self) -> dict[str, Any]:
+        """The loaded champions: name, version, tag, feature version, MLflow URI."""
+        return {target: model.info() for target, model in self.models.items()}

@@ -1,0 +1,75 @@
+"""firstpitch's BentoML services: the API (this module) and the model service (runners/).
+
+The REST contract is a FastAPI app (firstpitch/api) mounted at "/"; BentoML's own /livez,
+/readyz and /metrics stay. Clients for Redis, Postgres and the prediction log are opened
+per worker in the startup hook and closed (log flushed) in the shutdown hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bentoml
+
+from firstpitch.api.app import create_app
+from firstpitch.serving import depends_fix
+from firstpitch.serving.models import LocalModels, ModelBackend, RemoteModels
+from firstpitch.serving.runtime import ApiRuntime
+from firstpitch.serving.warm import warm_loop
+from firstpitch.settings import Settings
+from runners.model_service import ModelService
+
+depends_fix.apply()
+settings = Settings()
+app = create_app(debug=settings.debug)
+HIDDEN = ("/docs.json", "/static_content", "/assets")
+
+
+class HideBentoDocs:
+    """BentoML's own interactive UI stays hidden unless debug is on (our schema: /openapi.json)."""
+
+    def __init__(self, app: Any, debug: bool = False) -> None:
+        self.app, self.debug = app, debug
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not self.debug and (path == "/" or path.startswith(HIDDEN)):
+            body = b'{"error":"http_error","message":"interactive docs are disabled"}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+@bentoml.service(name="firstpitch", workers=settings.api_workers, traffic={"timeout": 30})
+@bentoml.asgi_app(app, path="/")
+class FirstPitch:
+    """The prediction API; models are served by ModelService through bentoml.depends."""
+
+    model_service = bentoml.depends(ModelService)
+
+    def __init__(self) -> None:
+        self.runtime: ApiRuntime | None = None
+
+    @bentoml.on_startup
+    async def open_clients(self) -> None:
+        backend: ModelBackend = (
+            LocalModels() if settings.inference == "local" else RemoteModels(self.model_service)
+        )
+        self.runtime = await ApiRuntime.open(settings, backend)
+        app.state.runtime = self.runtime
+        self.runtime.spawn(warm_loop(self.runtime), "warm")
+
+    @bentoml.on_shutdown
+    async def close_clients(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.close()
+
+
+FirstPitch.add_asgi_middleware(HideBentoDocs, debug=settings.debug)  # type: ignore[attr-defined]
