@@ -111,6 +111,9 @@ class PredictionLogger:
         self.stats = LogStats()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Records taken off the queue but not yet written or spilled: if the writer is
+        # cancelled (shutdown) they are still here for close() to save.
+        self._pending: list[dict[str, Any]] = []
 
     # -- public -------------------------------------------------------------------------
     def start(self) -> None:
@@ -137,7 +140,7 @@ class PredictionLogger:
     async def flush(self, wait_s: float = 10.0) -> bool:
         """Wait until everything queued so far is written or spilled."""
         deadline = time.monotonic() + wait_s
-        while self.queue.qsize() or self._busy:
+        while self.queue.qsize() or self._pending:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.01)
@@ -150,46 +153,46 @@ class PredictionLogger:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        rest = []
+        rest, self._pending = self._pending, []
         while not self.queue.empty():
             rest.append(self.queue.get_nowait())
         if rest and not await self._write(rest):
             self._spill(rest)
 
     # -- writer -------------------------------------------------------------------------
-    _busy = False
-
     async def _run(self) -> None:
         last_replay = 0.0
         while True:
-            batch = await self._next_batch()
-            self._busy = True
             try:
-                if batch and not await self._write(batch):
-                    self._spill(batch)
+                await self._next_batch()
+                if self._pending:
+                    if not await self._write(self._pending):
+                        self._spill(self._pending)
+                    self._pending = []
                 if time.monotonic() - last_replay >= self.retry_interval:
                     last_replay = time.monotonic()
                     await self._replay()
-            finally:
-                self._busy = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the writer must outlive any single failure
+                log.exception("prediction log writer: unexpected error; continuing")
+                await asyncio.sleep(self.retry_interval)
 
-    async def _next_batch(self) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
+    async def _next_batch(self) -> None:
+        """Move up to batch_size records into _pending, waiting at most flush_interval."""
         try:
-            first = await asyncio.wait_for(self.queue.get(), timeout=self.retry_interval)
+            self._pending.append(await asyncio.wait_for(self.queue.get(), self.retry_interval))
         except TimeoutError:
-            return batch
-        batch.append(first)
+            return
         deadline = time.monotonic() + self.flush_interval
-        while len(batch) < self.batch_size:
+        while len(self._pending) < self.batch_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                batch.append(await asyncio.wait_for(self.queue.get(), timeout=remaining))
+                self._pending.append(await asyncio.wait_for(self.queue.get(), remaining))
             except TimeoutError:
                 break
-        return batch
 
     async def _write(self, records: list[dict[str, Any]], replay: bool = False) -> bool:
         try:
@@ -218,13 +221,18 @@ class PredictionLogger:
         and are never lost; a replay interrupted half-way is harmless (unique record ids).
         """
         for path in sorted(self.spill_dir.glob("spill-*")):
-            claimed = path if path.suffix == ".replaying" else path.with_suffix(".replaying")
-            if claimed != path:
+            claimed = path
+            if path.suffix != ".replaying":  # a unique name: renaming never overwrites a claim
+                claimed = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}.replaying")
                 try:
                     path.rename(claimed)
                 except FileNotFoundError:
                     continue  # another worker claimed it
-            lines = [ln for ln in claimed.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            try:
+                text = claimed.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                continue  # replayed by another worker meanwhile
+            lines = [ln for ln in text.splitlines() if ln.strip()]
             records = [json.loads(ln) for ln in lines]
             for i in range(0, len(records), self.batch_size):
                 if not await self._write(records[i : i + self.batch_size], replay=True):

@@ -12,9 +12,16 @@ log = logging.getLogger(__name__)
 
 
 async def connect(url: str, *, attempts: int = 10, max_connections: int = 64) -> aioredis.Redis:
-    client = aioredis.Redis.from_url(
-        url, max_connections=max_connections, socket_timeout=5, socket_connect_timeout=5
+    # A blocking pool: under a burst, callers wait (up to 5 s) for a free connection instead
+    # of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=5,
     )
+    client = aioredis.Redis(connection_pool=pool)
     for attempt in range(1, attempts + 1):
         try:
             await client.ping()

@@ -104,3 +104,21 @@ async def redis_client(servers: tuple[str, str]) -> AsyncIterator[aioredis.Redis
         yield client
     finally:
         await client.aclose()
+
+
+SMALL_GRID = {"num_leaves": [7], "min_data_in_leaf": [200]}
+
+
+@pytest.fixture(scope="session")
+async def champions(settings: Settings, ingested: str) -> dict[str, dict[str, object]]:
+    """Small real models for both targets: trained, logged, registered, promoted, imported."""
+    from firstpitch.runtime import Endpoints
+    from training.run import run_training
+
+    endpoints = Endpoints(ingested, settings.redis_url.get_secret_value())  # type: ignore[union-attr]
+    return {
+        target: await run_training(
+            settings, endpoints, target, promote=True, grid=SMALL_GRID, max_rounds=150
+        )
+        for target in ("home_win", "total_over")
+    }

@@ -23,6 +23,7 @@ from typing import Any, cast
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 4.0
 _applied = False
+ORIGINALS: dict[str, Any] = {}  # the library's own methods, kept for tests and comparison
 
 
 def apply() -> None:
@@ -34,6 +35,7 @@ def apply() -> None:
 
     manager = proxy2.SessionManager
     original_make = manager._make_client
+    ORIGINALS.update(make_client=manager._make_client, get_session=manager.get_session)
 
     def _make_client(self: Any) -> aiohttp.ClientSession:
         """As the library's, but with a keep-alive shorter than the server's."""

@@ -12,23 +12,16 @@ import polars as pl
 import pytest
 
 from features.definitions import FEATURE_NAMES, FEATURE_VERSION
-from firstpitch.runtime import Endpoints
 from firstpitch.settings import Settings
 from storage import registry
 from storage.postgres import connect
 from training.dataset import labelled_frame, split
 from training.metrics import ece, scores
-from training.run import run_training
-
-SMALL_GRID = {"num_leaves": [7], "min_data_in_leaf": [200]}
 
 
 @pytest.fixture(scope="session")
-async def trained(settings: Settings, ingested: str) -> dict[str, Any]:
-    endpoints = Endpoints(ingested, settings.redis_url.get_secret_value())  # type: ignore[union-attr]
-    return await run_training(
-        settings, endpoints, "home_win", promote=True, grid=SMALL_GRID, max_rounds=150
-    )
+def trained(champions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return champions["home_win"]
 
 
 async def test_report_compares_with_market_and_constant(trained: dict[str, Any]) -> None:

@@ -1,0 +1,108 @@
+"""A real `bentoml serve` of service.py, against the session's real Postgres and Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from firstpitch.settings import PROJECT_ROOT, Settings
+from storage.embedded import free_port
+
+PINNED_NOW = "2021-07-04T15:00:00Z"
+
+
+@dataclass
+class RunningService:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    spill_dir: Path
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_service(settings: Settings, dsn: str, tmp: Path, **env: str) -> RunningService:
+    port = free_port()
+    spill = tmp / "spill"
+    # A BentoML home of its own (sharing the model store): BentoML keeps per-home runtime
+    # state, e.g. the Prometheus multiprocess directory it wipes when a server starts.
+    home = tmp / "bentoml"
+    home.mkdir(exist_ok=True)
+    shared_models = Path(os.environ["BENTOML_HOME"]) / "models"
+    shared_models.mkdir(parents=True, exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(shared_models)
+    environment = (
+        os.environ
+        | {
+            "FIRSTPITCH_POSTGRES_DSN": dsn,
+            "FIRSTPITCH_REDIS_URL": settings.redis_url.get_secret_value(),  # type: ignore[union-attr]
+            "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
+            "FIRSTPITCH_DATA_DIR": str(settings.data_dir),
+            "FIRSTPITCH_SPILL_DIR": str(spill),
+            "FIRSTPITCH_NOW": PINNED_NOW,
+            "FIRSTPITCH_LOG_FLUSH_MS": "50",
+            "BENTOML_HOME": str(home),
+            "BENTOML_DO_NOT_TRACK": "true",
+        }
+        | env
+    )
+    log_path = tmp / "service.log"
+    bentoml = Path(sys.executable).parent / "bentoml"
+    proc = subprocess.Popen(
+        [str(bentoml), "serve", "service:FirstPitch", "--host", "127.0.0.1", "--port", str(port),
+         "--working-dir", str(PROJECT_ROOT)],
+        env=environment, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    service = RunningService(f"http://127.0.0.1:{port}", proc, log_path, spill)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the service exited ({proc.returncode}):\n{service.log()[-4000:]}")
+        try:
+            if httpx.get(f"{service.url}/health/ready", timeout=2).status_code == 200:
+                return service
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    service.stop()
+    pytest.fail(f"the service did not become ready:\n{service.log()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def service(
+    settings: Settings,
+    ingested: str,
+    champions: dict[str, object],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningService]:
+    running = start_service(settings, ingested, tmp_path_factory.mktemp("service"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(service: RunningService) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.url, timeout=60) as c:
+        yield c

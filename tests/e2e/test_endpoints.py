@@ -1,0 +1,149 @@
+"""Every endpoint of the REST contract, through real HTTP."""
+
+from __future__ import annotations
+
+import httpx
+
+GAME = "CIN202107040"  # a game of the pinned day (2021-07-04)
+PAST = "NYA202106010"  # a finished game, before the pinned day
+
+PREDICTION_FIELDS = {
+    "game_id", "model_name", "model_version", "prediction_timestamp", "feature_version",
+    "feature_cutoff_time", "home_ml_probability", "home_ml_binary", "home_ml_confidence",
+    "total_over_probability", "total_over_binary", "total_over_confidence",
+    "confidence_threshold_met", "risk_level", "betting_recommendations",
+}  # fmt: skip
+BET_FIELDS = {"expected_value", "kelly_fraction", "recommended_bet_size", "confidence_required",
+              "odds", "market_probability"}  # fmt: skip
+
+
+def test_predict_has_the_whole_contract(client: httpx.Client) -> None:
+    resp = client.post("/api/v1/predict", json={"game_id": GAME, "include_explanation": True})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert set(body) >= PREDICTION_FIELDS
+    assert body["model_name"] == "firstpitch-home-win"
+    assert body["feature_cutoff_time"] == "2021-07-04T16:05:00+00:00"
+    assert body["prediction_timestamp"].startswith("2021-07-04T15:00:00")
+    assert 0 < body["home_ml_probability"] < 1
+    assert body["home_ml_binary"] == int(body["home_ml_probability"] >= 0.5)
+    assert body["risk_level"] in {"low", "medium", "high"}
+    for market in ("moneyline", "total"):
+        assert set(body["betting_recommendations"][market]) >= BET_FIELDS
+    explanation = body["explanation"]
+    assert explanation["model_type"] == "lightgbm" and explanation["num_features"] >= 48
+    assert len(explanation["top_features"]) == 10
+    assert len(explanation["feature_importance"]) == explanation["num_features"]
+    assert resp.headers["x-request-id"]
+
+
+def test_batch_and_its_limits(client: httpx.Client) -> None:
+    ok = client.post("/api/v1/predict/batch", json={"game_ids": [GAME, PAST, GAME]})
+    assert ok.status_code == 200, ok.text
+    assert [p["game_id"] for p in ok.json()] == [GAME, PAST, GAME]
+    for ids in ([], ["CIN202107040"] * 51):
+        bad = client.post("/api/v1/predict/batch", json={"game_ids": ids})
+        assert bad.status_code == 422 and bad.json()["error"] == "validation_error"
+    named = client.post("/api/v1/predict/batch",
+                        json={"game_ids": [GAME], "model_name": "firstpitch-total-over"})  # fmt: skip
+    assert named.status_code == 200 and named.json()[0]["model_name"] == "firstpitch-total-over"
+
+
+def test_get_cached_then_logged_then_404(client: httpx.Client) -> None:
+    client.post("/api/v1/predict", json={"game_id": PAST})
+    cached = client.get(f"/api/v1/predict/{PAST}")
+    assert cached.status_code == 200 and cached.json()["cache_hit"] is True
+    missing = client.get("/api/v1/predict/NYA202106020")
+    assert missing.status_code == 404 and missing.json()["error"] == "no_prediction"
+    malformed = client.get("/api/v1/predict/not-a-game")
+    assert malformed.status_code == 422
+
+
+def test_predictions_today_follow_the_pinned_clock(client: httpx.Client) -> None:
+    resp = client.get("/api/v1/predictions/today")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["date"] == "2021-07-04" and body["count"] == 16
+    assert {p["game_id"][3:11] for p in body["predictions"]} == {"20210704"}
+    strict = client.get("/api/v1/predictions/today", params={"min_confidence": 0.6}).json()
+    assert strict["count"] < body["count"]
+    assert all(p["home_ml_confidence"] >= 0.6 for p in strict["predictions"])
+    assert client.get("/api/v1/predictions/today", params={"min_confidence": 2}).status_code == 422
+
+
+def test_model_endpoints(client: httpx.Client) -> None:
+    active = client.get("/api/v1/models/active").json()["models"]
+    assert {m["model_name"] for m in active} == {"firstpitch-home-win", "firstpitch-total-over"}
+    detail = client.get("/api/v1/models/firstpitch-home-win").json()
+    for field in ("model_name", "model_version", "model_type", "is_active", "created_at",
+                  "target_variable", "total_predictions", "recent_accuracy", "recent_roi",
+                  "feature_version", "metrics", "hyperparameters"):  # fmt: skip
+        assert field in detail, field
+    assert set(detail["metrics"]) == {"accuracy", "precision_score", "recall_score", "f1_score",
+                                      "roc_auc"}  # fmt: skip
+    assert detail["is_active"] is True and detail["total_predictions"] > 0
+    client.post("/api/v1/predict/batch", json={"game_ids": [PAST, "BOS202106010"]})
+    perf = client.get("/api/v1/models/firstpitch-home-win/performance",
+                      params={"days": 30}).json()  # fmt: skip
+    assert perf["resolved"] >= 1 and perf["accuracy"] is not None and perf["brier"] is not None
+    board = client.get("/api/v1/models/leaderboard", params={"metric": "brier"}).json()
+    assert board["leaderboard"] and board["leaderboard"][0]["rank"] == 1
+    recent = client.get("/api/v1/models/firstpitch-home-win/recent-predictions",
+                        params={"limit": 100}).json()  # fmt: skip
+    assert 0 < recent["count"] <= 100
+    assert any(p["actual"] is not None for p in recent["predictions"])
+    assert client.get("/api/v1/models/nope").status_code == 404
+    assert client.get("/api/v1/models/firstpitch-home-win",
+                      params={"model_version": "999"}).status_code == 404  # fmt: skip
+    wrong = client.get("/api/v1/models/firstpitch-home-win/performance",
+                       params={"prediction_type": "total"})  # fmt: skip
+    assert wrong.status_code == 422
+
+
+def test_health_and_bentoml_probes(client: httpx.Client) -> None:
+    health = client.get("/health")
+    assert health.status_code == 200, health.text
+    components = health.json()["components"]
+    assert {k for k, v in components.items() if v["status"] == "up"} == {
+        "postgres",
+        "redis",
+        "models",
+        "mlflow",
+    }
+    assert all("latency_ms" in v for v in components.values())
+    assert client.get("/health/ready").status_code == 200
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics").text
+    for name in ("firstpitch_prediction_latency_seconds", "firstpitch_prediction_cache_total",
+                 "firstpitch_feature_age_seconds", "firstpitch_log_queue_depth",
+                 "firstpitch_log_spill_bytes"):  # fmt: skip
+        assert name in metrics, name
+
+
+def test_openapi_schema_and_hidden_docs(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "/api/v1/predict" in schema["paths"] and "/api/v1/predict/batch" in schema["paths"]
+    assert "PredictionResponse" in schema["components"]["schemas"]
+    assert client.get("/docs").status_code == 404
+    assert client.get("/").status_code == 404
+
+
+def test_errors_are_clear_and_never_5xx(client: httpx.Client) -> None:
+    cases = [
+        ({"game_id": "XXX202107040"}, 404, "unknown_game"),
+        ({"game_id": GAME, "model_name": "nope"}, 404, "unknown_model"),
+        ({"game_id": "CIN202109040"}, 409, "not_yet_predictable"),
+        ({"game_id": GAME, "surprise": 1}, 422, "validation_error"),
+        ({"game_id": 12}, 422, "validation_error"),
+    ]
+    for body, status, error in cases:
+        resp = client.post("/api/v1/predict", json=body)
+        assert (resp.status_code, resp.json()["error"]) == (status, error), resp.text
+        assert "Traceback" not in resp.text
+    raw = client.post("/api/v1/predict", content=b"{not json",
+                      headers={"content-type": "application/json"})  # fmt: skip
+    assert raw.status_code == 422 and "Traceback" not in raw.text
+    assert client.get("/api/v1/models/leaderboard", params={"metric": "x"}).status_code == 422
+    assert client.get("/api/v1/nothing").status_code == 404

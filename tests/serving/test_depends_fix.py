@@ -1,0 +1,82 @@
+"""The depends() client's session refresh must not break requests still in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from firstpitch.serving import depends_fix
+from storage.embedded import free_port
+
+
+async def _server() -> tuple[web.AppRunner, int]:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/predict", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+async def _burst(manager: Any, n: int) -> list[str]:
+    async def one() -> str:
+        session = await manager.get_session()
+        try:
+            async with session.post("/predict", json={}) as resp:
+                await resp.json()
+                return "ok"
+        except (RuntimeError, aiohttp.ClientError) as exc:
+            return type(exc).__name__
+
+    return await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def _run(patched: bool) -> list[str]:
+    from _bentoml_impl.client.proxy2 import SessionManager
+
+    depends_fix.apply()
+    runner, port = await _server()
+    manager = SessionManager(f"tcp://127.0.0.1:{port}", timeout=10, headers={}, max_requests=5)
+    if not patched:  # the library's behaviour, for comparison
+        manager.get_session = depends_fix.ORIGINALS["get_session"].__get__(manager)
+    try:
+        return await _burst(manager, 200)
+    finally:
+        await manager.close()
+        await runner.cleanup()
+
+
+async def test_refresh_keeps_in_flight_requests_alive() -> None:
+    results = await _run(patched=True)
+    assert results.count("ok") == 200
+
+
+async def test_the_library_alone_fails_them() -> None:
+    """Documents the upstream defect: if this starts passing, the work-around can go."""
+    results = await _run(patched=False)
+    assert results.count("ok") < 200
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "file"])
+def test_connectors_keep_idle_connections_shorter_than_the_server(scheme: str) -> None:
+    from _bentoml_impl.client.proxy2 import SessionManager
+
+    depends_fix.apply()
+
+    async def make() -> float:
+        url = "tcp://127.0.0.1:1" if scheme == "tcp" else "file:///tmp/firstpitch-none.sock"
+        session = SessionManager(url, timeout=5, headers={})._make_client()
+        keepalive = session.connector._keepalive_timeout  # type: ignore[union-attr]
+        await session.close()
+        return float(keepalive)
+
+    assert asyncio.run(make()) == depends_fix.KEEPALIVE_S
