@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from firstpitch.bootstrap import bring_up
-from firstpitch.runtime import configure_environment, resolve_endpoints
+from firstpitch.runtime import Endpoints, configure_environment, resolve_endpoints
 from firstpitch.settings import PROJECT_ROOT, Settings
 from storage.embedded import embedded_servers
 
@@ -23,7 +23,7 @@ Say = Callable[[str], None]
 EXAMPLE_GAME = "CHN202104010"
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> bool:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -52,6 +52,33 @@ def _example_game(settings: Settings, dsn: str) -> str:
     return asyncio.run(pick())
 
 
+def launch(
+    settings: Settings, endpoints: Endpoints, host: str, port: int, **extra_env: str
+) -> subprocess.Popen[bytes]:
+    """Start ``bentoml serve`` of service.py in its own process group."""
+    env = os.environ | {
+        "FIRSTPITCH_POSTGRES_DSN": endpoints.postgres_dsn,
+        "FIRSTPITCH_REDIS_URL": endpoints.redis_url,
+        "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
+        "BENTOML_HOME": str(settings.bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "true",
+    } | extra_env
+    bentoml = Path(sys.executable).parent / "bentoml"
+    cmd = [str(bentoml), "serve", "service:FirstPitch", "--host", host, "--port", str(port),
+           "--working-dir", str(PROJECT_ROOT)]  # fmt: skip
+    return subprocess.Popen(cmd, env=env, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def serve(settings: Settings, host: str, port: int, say: Say) -> int:
     configure_environment(settings)
     servers = embedded_servers(settings.state_dir)
@@ -60,27 +87,17 @@ def serve(settings: Settings, host: str, port: int, say: Say) -> int:
     ours = [s for s in servers if not configured[s.name] and not s.status().running]
     endpoints = resolve_endpoints(settings)
     asyncio.run(bring_up(settings, endpoints, say))
-    env = os.environ | {
-        "FIRSTPITCH_POSTGRES_DSN": endpoints.postgres_dsn,
-        "FIRSTPITCH_REDIS_URL": endpoints.redis_url,
-        "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
-        "BENTOML_HOME": str(settings.bentoml_home),
-        "BENTOML_DO_NOT_TRACK": "true",
-    }
-    bentoml = Path(sys.executable).parent / "bentoml"
-    cmd = [str(bentoml), "serve", "service:FirstPitch", "--host", host, "--port", str(port),
-           "--working-dir", str(PROJECT_ROOT)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    proc = launch(settings, endpoints, host, port)
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         say(f"received {signal.Signals(signum).name}: stopping the service")
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     url = f"http://{'127.0.0.1' if host in {'0.0.0.0', '::'} else host}:{port}"
-    if _wait_ready(url, proc):
+    if wait_ready(url, proc):
         game = _example_game(settings, endpoints.postgres_dsn)
         body = json.dumps({"game_id": game, "include_explanation": True})
         say(f"firstpitch is serving at {url}  (schema: {url}/openapi.json)")
@@ -90,12 +107,7 @@ def serve(settings: Settings, host: str, port: int, say: Say) -> int:
     try:
         code = proc.wait()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
         for server in ours:
             server.stop()
             say(f"stopped embedded {server.name}")

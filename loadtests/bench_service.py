@@ -1,0 +1,145 @@
+"""Benchmark: latency of the full prediction path through real HTTP (p50, p99, req/s).
+
+Scenarios, each with the adaptive batcher on and then off (two service runs):
+  single-miss   one game per request, prediction cache cold (feature vector in Redis)
+  single-hit    one game per request, prediction cached
+  batch10/50    10 or 50 games per request, prediction cache cold
+  single-hit-c8 single-hit with 8 concurrent clients (throughput, where batching matters)
+
+Usage: .venv/bin/python loadtests/bench_service.py [--requests 400] [--out reports/bench.json]
+Runs on the configured (or embedded) servers with the clock pinned to 2021-10-04, after
+the 2021 regular season, so every 2021 game is predictable from its cutoff vector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import redis.asyncio as aioredis
+
+from features.materialize import materialize
+from firstpitch.bootstrap import bring_up
+from firstpitch.runtime import configure_environment, resolve_endpoints
+from firstpitch.serve import launch, stop, wait_ready
+from firstpitch.settings import Settings
+from storage import postgres
+from storage.embedded import free_port
+
+PINNED = "2021-10-04T12:00:00Z"
+
+
+def summarize(samples: list[float], wall: float, rows: int) -> dict[str, float]:
+    arr = np.array(samples) * 1000
+    return {"n": len(samples), "p50_ms": round(float(np.percentile(arr, 50)), 2),
+            "p99_ms": round(float(np.percentile(arr, 99)), 2),
+            "mean_ms": round(float(arr.mean()), 2), "req_per_s": round(len(samples) / wall, 1),
+            "rows_per_s": round(rows / wall, 1)}  # fmt: skip
+
+
+async def flush_predictions(url: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    async for key in client.scan_iter(match="fp:pred:*", count=1000):
+        await client.delete(key)
+    await client.aclose()
+
+
+async def run_scenarios(base: str, redis_url: str, games: list[str], n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+
+        async def timed(path: str, body: dict[str, Any]) -> float:
+            started = time.perf_counter()
+            resp = await client.post(path, json=body)
+            elapsed = time.perf_counter() - started
+            if resp.status_code != 200:
+                raise RuntimeError(f"{path} answered {resp.status_code}: {resp.text[:200]}")
+            return elapsed
+
+        for _ in range(20):  # warm-up: connections, model service, JIT-ish caches
+            await timed("/api/v1/predict", {"game_id": games[0]})
+        await flush_predictions(redis_url)
+        picks = games[:n]
+        t0 = time.perf_counter()
+        samples = [await timed("/api/v1/predict", {"game_id": g}) for g in picks]
+        out["single-miss"] = summarize(samples, time.perf_counter() - t0, len(samples))
+        t0 = time.perf_counter()
+        samples = [await timed("/api/v1/predict", {"game_id": g}) for g in picks]
+        out["single-hit"] = summarize(samples, time.perf_counter() - t0, len(samples))
+        for size in (10, 50):
+            await flush_predictions(redis_url)
+            chunks = [games[i : i + size] for i in range(0, len(games) - size, size)][: n // 4]
+            t0 = time.perf_counter()
+            samples = [await timed("/api/v1/predict/batch", {"game_ids": c}) for c in chunks]
+            out[f"batch{size}-miss"] = summarize(samples, time.perf_counter() - t0,
+                                                 len(chunks) * size)  # fmt: skip
+        await flush_predictions(redis_url)
+        queue = list(picks)
+
+        async def worker(results: list[float]) -> None:
+            while queue:
+                game = queue.pop()
+                results.append(await timed("/api/v1/predict", {"game_id": game}))
+
+        results: list[float] = []
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(results) for _ in range(8)))
+        out["single-miss-c8"] = summarize(results, time.perf_counter() - t0, len(results))
+    return out
+
+
+async def prepare(settings: Settings) -> tuple[Any, list[str]]:
+    endpoints = resolve_endpoints(settings)
+    await bring_up(settings, endpoints, print)
+    await materialize(settings, endpoints, on_date=None, season=2021)
+    conn = await postgres.connect(endpoints.postgres_dsn)
+    rows = await conn.fetch("SELECT game_id FROM games WHERE season = 2021 AND "
+                            "game_type = 'regular' ORDER BY game_id")  # fmt: skip
+    await conn.close()
+    return endpoints, [r["game_id"] for r in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--out", type=Path, default=Path("reports/bench_service.json"))
+    args = parser.parse_args()
+    settings = Settings(now=PINNED)  # type: ignore[arg-type]
+    configure_environment(settings)
+    endpoints, games = asyncio.run(prepare(settings))
+    report: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                              "pinned_now": PINNED}  # fmt: skip
+    for batching in ("true", "false"):
+        port = free_port()
+        proc = launch(settings, endpoints, "127.0.0.1", port, FIRSTPITCH_NOW=PINNED,
+                      FIRSTPITCH_BATCHING=batching)  # fmt: skip
+        try:
+            if not wait_ready(f"http://127.0.0.1:{port}", proc):
+                raise SystemExit("the service did not become ready")
+            report[f"batching_{'on' if batching == 'true' else 'off'}"] = asyncio.run(
+                run_scenarios(f"http://127.0.0.1:{port}", endpoints.redis_url, games,
+                              args.requests))  # fmt: skip
+        finally:
+            stop(proc)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    print("\n| scenario | batching | p50 ms | p99 ms | req/s | rows/s |\n|---|---|---|---|---|---|")
+    for mode in ("batching_on", "batching_off"):
+        for name, m in report[mode].items():
+            print(
+                f"| {name} | {mode[9:]} | {m['p50_ms']} | {m['p99_ms']} | {m['req_per_s']} | "
+                f"{m['rows_per_s']} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

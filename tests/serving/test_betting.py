@@ -1,0 +1,68 @@
+"""Betting arithmetic on hand-checked numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from firstpitch.serving.betting import (
+    BettingPolicy,
+    confidence,
+    expected_value,
+    kelly,
+    recommend,
+    risk_level,
+)
+
+POLICY = BettingPolicy(kelly_multiplier=0.25, max_bet_fraction=0.05, min_edge=0.02,
+                       min_confidence=0.55)  # fmt: skip
+
+
+def test_expected_value_and_kelly() -> None:
+    # +150: decimal 2.5, b = 1.5. p = 0.5: EV = 0.5 * 1.5 - 0.5 = 0.25; Kelly = (0.75 - 0.5)/1.5
+    assert expected_value(0.5, 150) == pytest.approx(0.25)
+    assert kelly(0.5, 150) == pytest.approx(1 / 6)
+    assert kelly(0.3, 150) == 0.0  # a losing bet: no stake
+    assert expected_value(0.6, -150) == pytest.approx(0.6 * (2 / 3) - 0.4)
+
+
+def test_recommendation_when_edge_and_confidence_are_met() -> None:
+    rec = recommend("moneyline", ("home", "away"), 0.62, (-110, -110), POLICY)
+    assert rec["side"] == "home" and rec["recommended"] is True
+    assert rec["market_probability"] == pytest.approx(0.5)
+    assert rec["edge"] == pytest.approx(0.12)
+    full = kelly(0.62, -110)
+    assert rec["kelly_fraction"] == pytest.approx(full)
+    assert rec["recommended_bet_size"] == pytest.approx(min(0.05, full * 0.25))
+
+
+def test_the_cap_binds_on_a_big_edge() -> None:
+    rec = recommend("moneyline", ("home", "away"), 0.9, (120, -140), POLICY)
+    assert rec["recommended"] and rec["recommended_bet_size"] == 0.05
+
+
+def test_no_recommendation_below_thresholds() -> None:
+    small_edge = recommend("moneyline", ("home", "away"), 0.535, (-110, -110), POLICY)
+    assert not small_edge["recommended"] and small_edge["recommended_bet_size"] == 0.0
+    assert small_edge["reason"] == "confidence below threshold"
+    no_line = recommend("total", ("over", "under"), 0.7, (None, -110), POLICY, line=8.5)
+    assert not no_line["recommended"] and no_line["reason"] == "no line known at the cutoff"
+
+
+def test_the_better_side_is_chosen() -> None:
+    rec = recommend("total", ("over", "under"), 0.35, (-110, -110), POLICY, line=9.0)
+    assert rec["side"] == "under" and rec["model_probability"] == pytest.approx(0.65)
+
+
+def test_confidence_and_risk() -> None:
+    assert confidence(0.3) == pytest.approx(0.7)
+    assert risk_level(0.7, POLICY) == "low"
+    assert risk_level(0.6, POLICY) == "medium"
+    assert risk_level(0.52, POLICY) == "high"
+
+
+@pytest.mark.parametrize("method", ["multiplicative", "power", "shin"])
+def test_every_devig_method_is_available(method: str) -> None:
+    rec = recommend("moneyline", ("home", "away"), 0.6, (-130, 110),
+                    BettingPolicy(devig_method=method))  # fmt: skip
+    assert rec["devig_method"] == method
+    assert 0.5 < rec["market_probability"] < 0.57
