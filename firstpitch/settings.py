@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     """Largest batch (rows) the model service forms."""
     max_latency_ms: int = 2000
     """Batcher's shedding threshold; requests it would delay longer are retried by the API."""
+    prediction_cache: bool = True
+    """Serve cached predictions; off makes every call take the full path (for benchmarks)."""
     default_model: str = "firstpitch-home-win"
     """Model answering predictions when the request names none."""
     spill_dir: Path | None = None

@@ -140,7 +140,7 @@ class Predictor:
         target = self.served.target_of(name)
         now = self.clock.now()
         unique = list(dict.fromkeys(game_ids))
-        cached = await self.cache.get_many(unique)
+        cached = await self.cache.get_many(unique) if self.settings.prediction_cache else {}
         hits = {g: e for g, e in cached.items() if not explain or e.get("explanation")}
         misses = [g for g in unique if g not in hits]
         metrics().cache.labels("hit").inc(len(hits))
@@ -181,7 +181,8 @@ class Predictor:
             if now < vector.cutoff:  # an answer as of now: valid until the next refresh
                 ttl = int(min(ttl, (vector.cutoff - now).total_seconds(), FRESHNESS.seconds))
             to_cache.append((game_id, entry, ttl))
-        await self.cache.put_many(to_cache)
+        if self.settings.prediction_cache:
+            await self.cache.put_many(to_cache)
         return entries
 
     def _entry(
