@@ -21,7 +21,10 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Runtime configuration. Unset addresses mean: start the embedded servers."""
 
-    model_config = SettingsConfigDict(env_prefix="FIRSTPITCH_", extra="ignore", frozen=True)
+    # Empty variables count as unset (a container image declares them with empty defaults).
+    model_config = SettingsConfigDict(
+        env_prefix="FIRSTPITCH_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     postgres_dsn: SecretStr | None = None
     """PostgreSQL DSN (postgresql://user:pass@host:port/db); unset starts the embedded server."""

@@ -1,0 +1,52 @@
+# Every task has one entry point; run.sh holds the setup logic shared with CI.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+export BENTOML_HOME ?= $(CURDIR)/.state/bentoml
+export BENTOML_DO_NOT_TRACK := true
+PY := .venv/bin/python
+
+.PHONY: setup serve test lint bento container loadtest loadtest-smoke compare bench requirements
+
+setup:
+	./run.sh setup
+
+serve:
+	./run.sh serve
+
+test:
+	./run.sh test
+
+lint:
+	./run.sh lint
+
+# Python packages of the Bento, pinned from uv.lock (tests check they stay in sync).
+requirements: setup
+	.tools/bin/uv export --frozen --no-dev --no-hashes --no-emit-project --no-header -q \
+		> requirements/bento.txt
+
+# Offline: lock_packages is off and uv comes from .tools/, so nothing is resolved remotely.
+bento: setup
+	.venv/bin/firstpitch up
+	.venv/bin/bentoml build --output tag
+
+container: bento
+	@if docker info >/dev/null 2>&1; then \
+		.venv/bin/bentoml containerize firstpitch:latest -t firstpitch:latest; \
+	else \
+		echo "make container: skipped: no Docker daemon is reachable here (docker info failed)."; \
+		echo "The Bento is built; on a machine with Docker run:"; \
+		echo "  bentoml containerize firstpitch:latest -t firstpitch:latest"; \
+	fi
+
+loadtest: setup
+	$(PY) loadtests/run_loadtest.py
+
+loadtest-smoke: setup
+	$(PY) loadtests/run_loadtest.py --smoke
+
+compare: setup
+	$(PY) loadtests/compare/run_compare.py
+
+bench: setup
+	$(PY) loadtests/bench_service.py
+	$(PY) loadtests/feature_store_bench.py

@@ -1,0 +1,102 @@
+"""The Bento: built offline from bentofile.yaml, holding the champions, and it serves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from firstpitch.settings import PROJECT_ROOT, Settings
+from storage.embedded import free_port
+from tests.e2e.conftest import PINNED_NOW
+
+UV = PROJECT_ROOT / ".tools" / "bin" / "uv"
+BENTOML = Path(sys.executable).parent / "bentoml"
+
+
+def _env() -> dict[str, str]:
+    if not UV.exists():
+        pytest.fail(f"{UV} is missing: run ./run.sh setup first")
+    return os.environ | {"PATH": f"{UV.parent}:{os.environ['PATH']}",
+                         "BENTOML_DO_NOT_TRACK": "true"}  # fmt: skip
+
+
+def test_bento_requirements_match_the_lock_file() -> None:
+    exported = subprocess.run(
+        [str(UV), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project",
+         "--no-header", "-q"], cwd=PROJECT_ROOT, env=_env(), capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    committed = (PROJECT_ROOT / "requirements" / "bento.txt").read_text()
+    assert committed == exported, "requirements/bento.txt is stale: run `make requirements`"
+
+
+@pytest.fixture(scope="module")
+def bento(champions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    built = subprocess.run([str(BENTOML), "build", "--output", "tag"], cwd=PROJECT_ROOT,
+                           env=_env(), capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    name, version = tag.split(":")
+    path = Path(os.environ["BENTOML_HOME"]) / "bentos" / name / version
+    return {"tag": tag, "path": path, "info": yaml.safe_load((path / "bento.yaml").read_text())}
+
+
+def test_the_bento_has_its_dockerfile_models_and_settings(
+    bento: dict[str, Any], champions: dict[str, dict[str, Any]]
+) -> None:
+    info, path = bento["info"], bento["path"]
+    assert (path / "env" / "docker" / "Dockerfile").exists()
+    assert {m["tag"] for m in info["models"]} == {c["bento_tag"] for c in champions.values()}
+    assert {s["name"] for s in info["services"]} == {"firstpitch", "firstpitch-models"}
+    assert {e["name"] for e in info["envs"]} >= {"FIRSTPITCH_POSTGRES_DSN",
+                                                 "FIRSTPITCH_REDIS_URL"}  # fmt: skip
+    requirements = (path / "env" / "python" / "requirements.txt").read_text()
+    assert "lightgbm==" in requirements and "bentoml==1.4.40" in requirements
+    assert not (path / "src" / "tests").exists() and (path / "src" / "service.py").exists()
+    assert (path / "src" / "storage" / "migrations" / "0001_games_and_odds.sql").exists()
+
+
+def test_the_built_bento_serves_a_prediction(
+    bento: dict[str, Any],
+    settings: Settings,
+    ingested: str,
+    tmp_path: Path,
+    champions: dict[str, dict[str, Any]],
+) -> None:
+    port = free_port()
+    env = _env() | {
+        "FIRSTPITCH_POSTGRES_DSN": ingested,
+        "FIRSTPITCH_REDIS_URL": settings.redis_url.get_secret_value(),  # type: ignore[union-attr]
+        "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
+        "FIRSTPITCH_SPILL_DIR": str(tmp_path / "spill"),
+        "FIRSTPITCH_NOW": PINNED_NOW,
+    }
+    proc = subprocess.Popen([str(BENTOML), "serve", bento["tag"], "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=(tmp_path / "log").open("wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        resp = httpx.post(f"{url}/api/v1/predict", json={"game_id": "CIN202107040"}, timeout=30)
+        assert resp.status_code == 200, (tmp_path / "log").read_text()[-3000:]
+        served = resp.json()["models"]
+        assert served["home_win"]["model_version"] == champions["home_win"]["model_version"]
+        assert served["total_over"]["model_version"] == champions["total_over"]["model_version"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
