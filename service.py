@@ -7,6 +7,7 @@ per worker in the startup hook and closed (log flushed) in the shutdown hook.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import bentoml
@@ -23,6 +24,18 @@ depends_fix.apply()
 settings = Settings()
 app = create_app(debug=settings.debug)
 HIDDEN = ("/docs.json", "/static_content", "/assets")
+
+
+def freeze_heap() -> None:
+    """Keep the start-up heap out of garbage collection.
+
+    The worker imports heavy libraries (MLflow, pandas, Polars, LightGBM): hundreds of
+    thousands of long-lived objects. Every full collection walked them all, stalling the
+    event loop ~200 ms about once a second under load (visible as a p99 cliff). Frozen
+    objects are never scanned; only what requests allocate is collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class HideBentoDocs:
@@ -63,6 +76,7 @@ class FirstPitch:
             LocalModels() if settings.inference == "local" else RemoteModels(self.model_service)
         )
         self.runtime = await ApiRuntime.open(settings, backend)
+        freeze_heap()
         app.state.runtime = self.runtime
         self.runtime.spawn(warm_loop(self.runtime), "warm")
 

@@ -8,6 +8,7 @@ the API retries any shed request (see ``firstpitch/serving/models.py``).
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -33,6 +34,10 @@ class ModelService:
 
     def __init__(self) -> None:
         self.models = load_champions()
+        # Long-lived start-up objects out of the collector: full collections over them
+        # stall requests (see freeze_heap in service.py).
+        gc.collect()
+        gc.freeze()
 
     @bentoml.api(
         batchable=BATCHING,
