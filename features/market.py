@@ -57,3 +57,15 @@ def devig(prices: Sequence[float], method: str = "multiplicative") -> list[float
         s = sum(probs)
         return [p / s for p in probs]
     raise ValueError(f"unknown de-vig method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def fair_first(first: float | None, second: float | None, method: str = "multiplicative"
+               ) -> float | None:  # fmt: skip
+    """The first side's de-vigged probability in a two-way market; None unless both prices
+    are valid American odds."""
+    if first is None or second is None:
+        return None
+    try:
+        return devig([first, second], method)[0]
+    except ValueError:
+        return None

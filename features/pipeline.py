@@ -10,12 +10,11 @@ over the full history or over just the facts before a cutoff gives bit-identical
 
 from __future__ import annotations
 
-import math
-
 import polars as pl
 
 from features import elo
 from features.definitions import FEATURE_NAMES, SIDE_FEATURES
+from features.market import fair_first
 
 PYTHAG_EXP = 1.83
 PARK_WINDOW = 243  # ~3 seasons of home games
@@ -313,12 +312,12 @@ def build_features(
     market = market.with_columns(
         pl.struct("open_ml_home", "open_ml_away")
         .map_elements(
-            lambda s: _fair_home(s["open_ml_home"], s["open_ml_away"]), return_dtype=pl.Float64
+            lambda s: fair_first(s["open_ml_home"], s["open_ml_away"]), return_dtype=pl.Float64
         )
         .alias("mkt_home_prob_open"),
         pl.struct("open_over_price", "open_under_price")
         .map_elements(
-            lambda s: _fair_home(s["open_over_price"], s["open_under_price"]),
+            lambda s: fair_first(s["open_over_price"], s["open_under_price"]),
             return_dtype=pl.Float64,
         )
         .alias("mkt_over_prob_open"),
@@ -367,17 +366,3 @@ def build_features(
         "as_of",
         *(pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES),
     ).sort("game_id")
-
-
-def _fair_home(first: int | None, second: int | None) -> float | None:
-    """Multiplicative de-vig of a two-way market; the first side's fair probability."""
-    from features.market import implied
-
-    if first is None or second is None:
-        return None
-    try:
-        a, b = implied(first), implied(second)
-    except ValueError:
-        return None
-    total = a + b
-    return a / total if math.isfinite(total) and total > 0 else None

@@ -69,6 +69,20 @@ def _run(coro_factory: Callable[[], Any]) -> Any:
     return asyncio.run(coro_factory())
 
 
+def _with_db(dsn: str, work: Callable[[Any], Any]) -> Any:
+    """Run ``await work(conn)`` on a fresh connection, closed afterwards."""
+    from storage.postgres import connect
+
+    async def go() -> Any:
+        conn = await connect(dsn)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
 # ----------------------------------------------------------------------------- services
 @services_app.command("up")
 def services_up() -> None:
@@ -212,22 +226,17 @@ def features_show(
     """Compute one game's vector from the database (the serving code path) and print it."""
     from features.online import UnknownGames, compute_vectors
     from firstpitch.runtime import resolve_endpoints
-    from storage.postgres import connect
 
     settings = _settings()
     dsn = resolve_endpoints(settings).postgres_dsn
 
-    async def go() -> Any:
-        conn = await connect(dsn)
-        try:
-            return await compute_vectors(
-                conn, [game_id], cutoff_minutes=settings.cutoff_minutes, now=settings.now
-            )
-        finally:
-            await conn.close()
+    def work(conn: Any) -> Any:
+        return compute_vectors(
+            conn, [game_id], cutoff_minutes=settings.cutoff_minutes, now=settings.now
+        )
 
     try:
-        vector = _run(go)[game_id]
+        vector = _with_db(dsn, work)[game_id]
     except UnknownGames:
         _fail(f"unknown game {game_id!r}: ids look like CHN202104010 (home team, date, number)")
     if as_json:
@@ -278,20 +287,14 @@ def features_build(
 
     from features.online import compute_frame
     from firstpitch.runtime import resolve_endpoints
-    from storage.postgres import connect
 
     settings = _settings()
     dsn = resolve_endpoints(settings).postgres_dsn
 
-    async def go() -> Any:
-        conn = await connect(dsn)
-        try:
-            return await compute_frame(conn, cutoff_minutes=settings.cutoff_minutes)
-        finally:
-            await conn.close()
-
     started = time.perf_counter()
-    frame, _ = _run(go)
+    frame, _ = _with_db(
+        dsn, lambda conn: compute_frame(conn, cutoff_minutes=settings.cutoff_minutes)
+    )
     elapsed = time.perf_counter() - started
     if out:
         frame.write_parquet(out)
@@ -390,7 +393,6 @@ def warm(
 
     from firstpitch.clock import Clock
     from firstpitch.runtime import resolve_endpoints
-    from storage import postgres
     from storage.prediction_queries import games_on
 
     settings = _settings()
@@ -400,14 +402,7 @@ def warm(
         _fail(f"--date {on_date!r} is not YYYY-MM-DD")
     dsn = resolve_endpoints(settings).postgres_dsn
 
-    async def ids() -> list[str]:
-        conn = await postgres.connect(dsn)
-        try:
-            return await games_on(conn, day)
-        finally:
-            await conn.close()
-
-    games = _run(ids)
+    games = _with_db(dsn, lambda conn: games_on(conn, day))
     warmed = 0
     with httpx.Client(base_url=url, timeout=60) as client:
         for i in range(0, len(games), 50):

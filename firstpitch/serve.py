@@ -56,13 +56,17 @@ def launch(
     settings: Settings, endpoints: Endpoints, host: str, port: int, **extra_env: str
 ) -> subprocess.Popen[bytes]:
     """Start ``bentoml serve`` of service.py in its own process group."""
-    env = os.environ | {
-        "FIRSTPITCH_POSTGRES_DSN": endpoints.postgres_dsn,
-        "FIRSTPITCH_REDIS_URL": endpoints.redis_url,
-        "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
-        "BENTOML_HOME": str(settings.bentoml_home),
-        "BENTOML_DO_NOT_TRACK": "true",
-    } | extra_env
+    env = (
+        os.environ
+        | {
+            "FIRSTPITCH_POSTGRES_DSN": endpoints.postgres_dsn,
+            "FIRSTPITCH_REDIS_URL": endpoints.redis_url,
+            "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
+            "BENTOML_HOME": str(settings.bentoml_home),
+            "BENTOML_DO_NOT_TRACK": "true",
+        }
+        | extra_env
+    )
     bentoml = Path(sys.executable).parent / "bentoml"
     cmd = [str(bentoml), "serve", "service:FirstPitch", "--host", host, "--port", str(port),
            "--working-dir", str(PROJECT_ROOT)]  # fmt: skip

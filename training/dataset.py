@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from features.definitions import FEATURE_NAMES
-from features.market import devig
+from features.market import fair_first
 from features.online import compute_frame
 from storage.postgres import Conn
 
@@ -39,15 +39,6 @@ class Split:
         return self.frame["label"].to_numpy().astype(np.float64)
 
 
-def _fair(first: int | None, second: int | None) -> float | None:
-    if first is None or second is None:
-        return None
-    try:
-        return devig([first, second])[0]
-    except ValueError:
-        return None
-
-
 async def labelled_frame(conn: Conn, target: str, cutoff_minutes: int = 60) -> pl.DataFrame:
     """Features + ``label`` + ``season`` + de-vigged opening/closing market probabilities."""
     if target not in TARGETS:
@@ -63,12 +54,13 @@ async def labelled_frame(conn: Conn, target: str, cutoff_minutes: int = 60) -> p
             (pl.col("home_score") > pl.col("away_score")).cast(pl.Int8).alias("label"),
             pl.struct("open_ml_home", "open_ml_away")
             .map_elements(
-                lambda s: _fair(s["open_ml_home"], s["open_ml_away"]), return_dtype=pl.Float64
+                lambda s: fair_first(s["open_ml_home"], s["open_ml_away"]), return_dtype=pl.Float64
             )
             .alias("market_open"),
             pl.struct("close_ml_home", "close_ml_away")
             .map_elements(
-                lambda s: _fair(s["close_ml_home"], s["close_ml_away"]), return_dtype=pl.Float64
+                lambda s: fair_first(s["close_ml_home"], s["close_ml_away"]),
+                return_dtype=pl.Float64,
             )
             .alias("market_close"),
         )
@@ -80,7 +72,7 @@ async def labelled_frame(conn: Conn, target: str, cutoff_minutes: int = 60) -> p
             (total > pl.col("open_total")).cast(pl.Int8).alias("label"),
             pl.struct("open_over_price", "open_under_price")
             .map_elements(
-                lambda s: _fair(s["open_over_price"], s["open_under_price"]),
+                lambda s: fair_first(s["open_over_price"], s["open_under_price"]),
                 return_dtype=pl.Float64,
             )
             .alias("market_open"),
@@ -88,7 +80,7 @@ async def labelled_frame(conn: Conn, target: str, cutoff_minutes: int = 60) -> p
             pl.when(pl.col("close_total") == pl.col("open_total"))
             .then(
                 pl.struct("close_over_price", "close_under_price").map_elements(
-                    lambda s: _fair(s["close_over_price"], s["close_under_price"]),
+                    lambda s: fair_first(s["close_over_price"], s["close_under_price"]),
                     return_dtype=pl.Float64,
                 )
             )
