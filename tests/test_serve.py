@@ -1,0 +1,54 @@
+"""`firstpitch serve`: comes up, answers, and stops its whole process tree on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from firstpitch.settings import Settings
+from storage.embedded import free_port
+
+
+def test_serve_answers_then_stops_cleanly(
+    settings: Settings, ingested: str, champions: dict[str, Any], tmp_path: Path
+) -> None:
+    port = free_port()
+    env = os.environ | {
+        "FIRSTPITCH_POSTGRES_DSN": ingested,
+        "FIRSTPITCH_REDIS_URL": settings.redis_url.get_secret_value(),  # type: ignore[union-attr]
+        "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
+        "FIRSTPITCH_DATA_DIR": str(settings.data_dir),
+        "FIRSTPITCH_SPILL_DIR": str(tmp_path / "spill"),
+        "FIRSTPITCH_NOW": "2021-07-04T15:00:00Z",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "firstpitch", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        today = httpx.get(f"{url}/api/v1/predictions/today", timeout=60)
+        assert today.status_code == 200 and today.json()["count"] == 16
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "bentoml runs as a child process"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out[-3000:]
+    assert "serving at" in out and "/api/v1/predict" in out  # the URL and an example request
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running: {[p.pid for p in alive]}"
