@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -74,13 +75,26 @@ def launch(
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM (graceful: the workers flush the prediction log), then SIGKILL whatever of
+    the process tree is left. BentoML's workers run in sessions of their own, so the tree is
+    taken before stopping rather than killed by process group."""
+    import psutil
+
+    try:
+        tree = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        tree = []
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait()
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 def serve(settings: Settings, host: str, port: int, say: Say) -> int:

@@ -8,13 +8,13 @@ the API retries any shed request (see ``firstpitch/serving/models.py``).
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import Any
 
 import bentoml
 import numpy as np
 
+from firstpitch.serving import bentoml_fixes, heap
 from runners.champions import explain_all, load_champions, predict_all
 
 
@@ -22,22 +22,25 @@ def _env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
+bentoml_fixes.apply()
 BATCHING = _env_bool("FIRSTPITCH_BATCHING", True)
 MAX_BATCH_SIZE = int(os.environ.get("FIRSTPITCH_MAX_BATCH_SIZE", "128"))
 MAX_LATENCY_MS = int(os.environ.get("FIRSTPITCH_MAX_LATENCY_MS", "2000"))
 WORKERS = int(os.environ.get("FIRSTPITCH_MODEL_WORKERS", "1"))
 
 
-@bentoml.service(name="firstpitch-models", workers=WORKERS, traffic={"timeout": 30})
+@bentoml.service(
+    name="firstpitch-models",
+    workers=WORKERS,
+    traffic={"timeout": 30},
+    logging={"access": {"enabled": _env_bool("FIRSTPITCH_ACCESS_LOG", False)}},
+)
 class ModelService:
     """Loads the champions from the BentoML model store; predicts and explains."""
 
     def __init__(self) -> None:
         self.models = load_champions()
-        # Long-lived start-up objects out of the collector: full collections over them
-        # stall requests (see freeze_heap in service.py).
-        gc.collect()
-        gc.freeze()
+        heap.freeze()  # start-up objects out of the collector: see firstpitch/serving/heap.py
 
     @bentoml.api(
         batchable=BATCHING,

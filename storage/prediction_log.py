@@ -151,8 +151,10 @@ class PredictionLogger:
         self._closing = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=5)
+            if done:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    self._task.result()
         rest, self._pending = self._pending, []
         while not self.queue.empty():
             rest.append(self.queue.get_nowait())
@@ -162,7 +164,10 @@ class PredictionLogger:
     # -- writer -------------------------------------------------------------------------
     async def _run(self) -> None:
         last_replay = 0.0
-        while True:
+        # Checks _closing as well as honouring cancellation: on Python 3.11, wait_for can
+        # swallow a cancel that lands as queue.get() completes, and a `while True` writer
+        # then never ends (seen as shutdowns hanging after load).
+        while not self._closing:
             try:
                 await self._next_batch()
                 if self._pending:

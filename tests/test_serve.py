@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,21 +34,24 @@ def test_serve_answers_then_stops_cleanly(
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 180  # serve says where it listens once it is ready
         while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+            if any("serving at" in line for line in lines):
+                break
+            time.sleep(0.5)
         today = httpx.get(f"{url}/api/v1/predictions/today", timeout=60)
         assert today.status_code == 200 and today.json()["count"] == 16
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children, "bentoml runs as a child process"
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=90)
+        proc.wait(timeout=90)
+        reader.join(timeout=10)
+    out = "".join(lines)
     assert proc.returncode == 0, out[-3000:]
     assert "serving at" in out and "/api/v1/predict" in out  # the URL and an example request
     _, alive = psutil.wait_procs(children, timeout=10)

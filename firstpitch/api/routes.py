@@ -32,7 +32,7 @@ PredictionType = Annotated[str | None, Query(pattern="^(moneyline|total)$")]
 Days = Annotated[int, Query(ge=1, le=3650)]
 
 
-def runtime(request: Request) -> ApiRuntime:
+async def runtime(request: Request) -> ApiRuntime:
     rt: ApiRuntime | None = getattr(request.app.state, "runtime", None)
     if rt is None:
         raise ApiError("service is starting")  # pragma: no cover - only before startup
@@ -42,7 +42,7 @@ def runtime(request: Request) -> ApiRuntime:
 Runtime = Annotated[ApiRuntime, Depends(runtime)]
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     rid = getattr(request.state, "request_id", None) or uuid.uuid4().hex
     request.state.request_id = rid
     return str(rid)

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
+from firstpitch.serving import heap
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
 from firstpitch.serving.errors import Unavailable
@@ -111,6 +112,7 @@ class ApiRuntime:
                     served,
                     self.logger,
                 )
+                heap.freeze()  # what serving allocated on the way is long-lived too
         return self._predictor
 
     async def _gauges(self) -> None:

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from features.cutoff import cutoff_for
+from firstpitch.serving import heap
 from firstpitch.serving.runtime import ApiRuntime
 from storage import prediction_queries as q
 
@@ -52,9 +53,13 @@ async def warm_once(rt: ApiRuntime, done: dict[str, str]) -> datetime | None:
 
 async def warm_loop(rt: ApiRuntime) -> None:
     done: dict[str, str] = {}
+    first = True
     while True:
         try:
             next_cutoff = await warm_once(rt, done)
+            if first:  # the whole path has run once: its lazy imports and caches are in
+                heap.freeze()
+                first = False
         except Exception:  # keep warming later; a failed round is logged, never fatal
             log.exception("warming failed")
             next_cutoff = None

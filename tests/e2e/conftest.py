@@ -97,7 +97,11 @@ def service(
     champions: dict[str, object],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningService]:
-    running = start_service(settings, ingested, tmp_path_factory.mktemp("service"))
+    # The batching model service behind bentoml.depends (the other path, in-process
+    # inference, is the default: test_serve.py and tests/ship run it).
+    running = start_service(
+        settings, ingested, tmp_path_factory.mktemp("service"), FIRSTPITCH_INFERENCE="service"
+    )
     yield running
     running.stop()
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from firstpitch.serving import depends_fix
+from firstpitch.serving import bentoml_fixes
 from storage.embedded import free_port
 
 
@@ -43,11 +43,11 @@ async def _burst(manager: Any, n: int) -> list[str]:
 async def _run(patched: bool) -> list[str]:
     from _bentoml_impl.client.proxy2 import SessionManager
 
-    depends_fix.apply()
+    bentoml_fixes.apply()
     runner, port = await _server()
     manager = SessionManager(f"tcp://127.0.0.1:{port}", timeout=10, headers={}, max_requests=5)
     if not patched:  # the library's behaviour, for comparison
-        manager.get_session = depends_fix.ORIGINALS["get_session"].__get__(manager)
+        manager.get_session = bentoml_fixes.ORIGINALS["get_session"].__get__(manager)
     try:
         return await _burst(manager, 200)
     finally:
@@ -70,7 +70,7 @@ async def test_the_library_alone_fails_them() -> None:
 def test_connectors_keep_idle_connections_shorter_than_the_server(scheme: str) -> None:
     from _bentoml_impl.client.proxy2 import SessionManager
 
-    depends_fix.apply()
+    bentoml_fixes.apply()
 
     async def make() -> float:
         url = "tcp://127.0.0.1:1" if scheme == "tcp" else "file:///tmp/firstpitch-none.sock"
@@ -79,4 +79,4 @@ def test_connectors_keep_idle_connections_shorter_than_the_server(scheme: str) -
         await session.close()
         return float(keepalive)
 
-    assert asyncio.run(make()) == depends_fix.KEEPALIVE_S
+    assert asyncio.run(make()) == bentoml_fixes.KEEPALIVE_S

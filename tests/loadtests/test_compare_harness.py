@@ -1,0 +1,185 @@
+"""Fast checks of loadtests/compare/harness.py: bodies, wrk parsing, Lua script, targets."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from firstpitch.settings import PROJECT_ROOT
+
+
+def _load() -> ModuleType:
+    path = PROJECT_ROOT / "loadtests" / "compare" / "harness.py"
+    spec = importlib.util.spec_from_file_location("compare_harness", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+h = _load()
+
+WRK_TEXT = """Running 5s test @ http://127.0.0.1:8080
+  1 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.51ms    1.02ms  210.00ms   91.00%
+    Req/Sec     3.20k   150.00     3.50k    70.00%
+  Latency Distribution
+     50%  410.00us
+     75%    2.80ms
+     90%    3.10ms
+     99%    1.20s
+  16000 requests in 5.00s, 2.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:   3200.00
+Transfer/sec:    409.60KB
+"""
+
+
+def test_durations() -> None:
+    assert h.duration_ms("410.00us") == pytest.approx(0.41)
+    assert h.duration_ms("2.80ms") == pytest.approx(2.8)
+    assert h.duration_ms("1.20s") == pytest.approx(1200)
+    assert h.duration_ms("1.50m") == pytest.approx(90_000)
+    with pytest.raises(ValueError):
+        h.duration_ms("fast")
+
+
+def test_parse_wrk_text() -> None:
+    r = h.parse_wrk(WRK_TEXT)
+    assert (r.requests, r.req_per_s, r.duration_s) == (16000, 3200.0, 5.0)
+    assert (r.p50_ms, r.p75_ms, r.p90_ms, r.p99_ms) == pytest.approx((0.41, 2.8, 3.1, 1200.0))
+    assert r.max_ms == pytest.approx(210.0)
+    assert r.socket_errors == {"connect": 0, "read": 2, "write": 0, "timeout": 1}
+    assert r.non_2xx_3xx == 4
+    assert r.errors == 7
+    assert not r.lua_summary
+
+
+def test_parse_wrk_lua_summary_wins() -> None:
+    line = {
+        "requests": 16002, "duration_us": 5_000_000, "bytes": 1, "connect": 0, "read": 0,
+        "write": 0, "status": 4, "timeout": 0, "non200": 6, "mean_us": 2500.5, "max_us": 210000,
+        "p50_us": 412, "p90_us": 3100, "p99_us": 1_200_000, "p999_us": 1_300_000,
+        "slow100_frac": 0.0125, "first_bad": '500 {"error": "x"}',
+    }  # fmt: skip
+    r = h.parse_wrk(WRK_TEXT + "WRKJSON " + json.dumps(line) + "\n")
+    assert r.lua_summary
+    assert r.req_per_s == pytest.approx(3200.4)
+    assert r.p50_ms == pytest.approx(0.412)
+    assert r.p999_ms == pytest.approx(1300.0)
+    assert r.non_200 == 6
+    assert r.errors == 6  # non-200 (6) > status (4); socket errors from the Lua line: none
+    assert r.slow100_frac == pytest.approx(0.0125)
+    assert r.first_bad.startswith("500")
+
+
+def test_bodies_encode_nan_as_null() -> None:
+    rows = [[1.0, math.nan], [0.5, 2.0]]
+    ms = json.loads(h.mlserver_body(rows))
+    assert ms["inputs"][0]["shape"] == [2, 2]
+    assert ms["inputs"][0]["datatype"] == "FP64"
+    assert ms["inputs"][0]["data"] == [1.0, None, 0.5, 2.0]
+    mf = json.loads(h.mlflow_body(rows, ["a", "b"]))
+    assert mf == {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, None], [0.5, 2.0]]}}
+    assert json.loads(h.firstpitch_single_body("CHN202104010")) == {"game_id": "CHN202104010"}
+    assert json.loads(h.firstpitch_batch_body(["A", "B"])) == {"game_ids": ["A", "B"]}
+    assert h.chunks(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_lua_long_strings_never_break_out() -> None:
+    script = h.lua_script("/p", ['{"x":"]]"}', '{"y":"]=]"}'])
+    assert '[==[{"x":"]]"}]==]' in script or '[=[{"x":"]]"}]=]' in script
+    assert "]=]" in script and "function done" in script
+    with pytest.raises(ValueError):
+        h.lua_script("/p", [])
+    tagged = h.lua_script("/p", ["{}"], {"X-Request-ID": "compare-1"})
+    assert 'wrk.headers["X-Request-ID"] = "compare-1"' in tagged
+    assert h._lua_quote('a"b\\c') == r'"a\"b\\c"'
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = 500 if b'"bad"' in body else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_lua_script_runs_in_wrk_and_counts_non_200(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        script = tmp_path / "t.lua"
+        script.write_text(h.lua_script("/x", ['{"ok":1}', '{"k":"bad"}'], {"X-Tag": 'a"b'}))
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        out = subprocess.run(
+            ["wrk", "-t1", "-c1", "-d1s", "--latency", "-s", str(script), url, "--", "1"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    r = h.parse_wrk(out.stdout)
+    assert r.lua_summary, out.stdout
+    assert r.requests > 0
+    assert r.non_200 >= r.requests // 2 - 1  # every other body is refused
+    assert r.first_bad.startswith("500")
+    assert r.errors >= r.non_200
+    assert r.raw_n == r.requests  # one connection: every request timed exactly
+    assert 0 < r.raw_p50_ms <= r.raw_p99_ms <= r.raw_max_ms
+
+
+def _row(target: str, config: str, scenario: str, rps: float, p50: float = 1.0,
+         p99: float = 5.0, errors: int = 0) -> dict[str, Any]:  # fmt: skip
+    return {"target": target, "config": config, "scenario": scenario, "req_per_s": rps,
+            "rows_per_s": rps, "p50_ms": p50, "p90_ms": p50, "p99_ms": p99, "p999_ms": p99,
+            "errors": errors, "raw": None, "server_cpu_pct": 50.0}  # fmt: skip
+
+
+def test_check_targets_pass_and_miss() -> None:
+    rows = [
+        _row("firstpitch", "inference=service", "single-c1", 600, p50=2.0, p99=8.0),
+        _row("firstpitch", "inference=service", "single-c8", 1500),
+        _row("firstpitch", "inference=service", "single-c32", 1500),
+        _row("firstpitch", "inference=service", "batch50-c8", 300, p99=60.0),
+        _row("mlserver", "default", "single-c8", 800),
+        _row("mlserver", "best", "single-c8", 1400),
+        _row("mlserver", "best", "batch50-c8", 250),
+        _row("mlflow", "default", "single-c1", 100),
+        _row("mlflow", "default", "single-c8", 100),
+        _row("mlflow", "default", "single-c32", 100),
+        _row("mlflow", "default", "batch50-c8", 100),
+        _row("mlflow", "tuned", "single-c1", 20),
+    ]
+    checks = {c.target.split(":")[0]: c for c in h.check_targets(rows)}
+    assert checks["single game 1 conn"].status == "PASS"
+    assert checks["single game 8 conn"].status == "PASS"  # 1500 ≥ best MLServer 1400
+    assert checks["50 games 8 conn"].status == "MISS"  # p99 60 ms > 50 ms
+    mlflow = next(c for c in h.check_targets(rows) if "mlflow" in c.target)
+    assert mlflow.status == "MISS"  # batch50: 300 / 100 = 3× < 5×
+    assert "batch50-c8 3.0×" in mlflow.detail
+    table = h.render_table(rows)
+    assert table.count("\n") == len(rows) + 1
