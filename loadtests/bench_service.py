@@ -1,6 +1,7 @@
 """Benchmark: latency of the full prediction path through real HTTP (p50, p99, req/s).
 
-Scenarios, each with the adaptive batcher on and then off (two service runs):
+Scenarios, for the model service with its adaptive batcher on, then off, then with the
+models in the API process (three service runs):
   single-miss   one game per request, prediction cache cold (feature vector in Redis)
   single-hit    one game per request, prediction cached
   batch10/50    10 or 50 games per request, prediction cache cold
@@ -117,14 +118,18 @@ def main() -> None:
     endpoints, games = asyncio.run(prepare(settings))
     report: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
                               "pinned_now": PINNED}  # fmt: skip
-    for batching in ("true", "false"):
+    configs = {  # the model service with its batcher on and off, and models in process
+        "service_batching_on": {"FIRSTPITCH_INFERENCE": "service", "FIRSTPITCH_BATCHING": "true"},
+        "service_batching_off": {"FIRSTPITCH_INFERENCE": "service", "FIRSTPITCH_BATCHING": "false"},
+        "local": {"FIRSTPITCH_INFERENCE": "local"},
+    }
+    for name, env in configs.items():
         port = free_port()
-        proc = launch(settings, endpoints, "127.0.0.1", port, FIRSTPITCH_NOW=PINNED,
-                      FIRSTPITCH_BATCHING=batching)  # fmt: skip
+        proc = launch(settings, endpoints, "127.0.0.1", port, FIRSTPITCH_NOW=PINNED, **env)
         try:
             if not wait_ready(f"http://127.0.0.1:{port}", proc):
                 raise SystemExit("the service did not become ready")
-            report[f"batching_{'on' if batching == 'true' else 'off'}"] = asyncio.run(
+            report[name] = asyncio.run(
                 run_scenarios(f"http://127.0.0.1:{port}", endpoints.redis_url, games,
                               args.requests))  # fmt: skip
         finally:
