@@ -32,6 +32,8 @@ class BatchPredictRequest(BaseModel):
 
 
 class BetRecommendation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     market: str
     side: str | None
     line: float | None = None
@@ -53,12 +55,16 @@ class BetRecommendation(BaseModel):
 
 
 class TopFeature(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     feature: str
     value: float | None
     contribution: float
 
 
 class Explanation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     top_features: list[TopFeature]
     feature_importance: dict[str, float] = Field(description="This prediction's contributions")
     model_type: str
@@ -68,11 +74,15 @@ class Explanation(BaseModel):
 
 
 class ModelRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model_name: str
     model_version: str
 
 
 class PredictionResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     game_id: str
     model_name: str
     model_version: str

@@ -486,10 +486,11 @@ MLFLOW_TUNED_ARGS = ["-w", "2"]
 MLFLOW_TUNED_ENV = {"OMP_NUM_THREADS": "1", "UVICORN_ACCESS_LOG": "false"}
 
 NOTES = {
-    ("firstpitch", "inference=service"): "the project default: API worker + batching model "
-    "service (bentoml.depends over a Unix socket); prediction cache off; everything else as "
+    ("firstpitch", "inference=service"): "API worker + batching model service "
+    "(bentoml.depends over a Unix socket); prediction cache off; everything else as "
     "the working tree's Settings defaults (see Code above)",
-    ("firstpitch", "inference=local"): "boosters in the API process, no model-service hop",
+    ("firstpitch", "inference=local"): "the project default: boosters in the API process, "
+    "no model-service hop; prediction cache off",
     ("mlserver", "best"): "parallel_workers=0 (inference in the server process), debug=false "
     "(no access log), metrics_endpoint=null (no metrics server/middleware), OMP_NUM_THREADS=1",
     ("mlserver", "default"): "MLServer defaults (parallel_workers=1 inference pool, debug=true "

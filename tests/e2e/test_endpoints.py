@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from firstpitch.api.schemas import PredictionResponse
+
 GAME = "CIN202107040"  # a game of the pinned day (2021-07-04)
 PAST = "NYA202106010"  # a finished game, before the pinned day
 
@@ -41,6 +43,8 @@ def test_batch_and_its_limits(client: httpx.Client) -> None:
     ok = client.post("/api/v1/predict/batch", json={"game_ids": [GAME, PAST, GAME]})
     assert ok.status_code == 200, ok.text
     assert [p["game_id"] for p in ok.json()] == [GAME, PAST, GAME]
+    for item in ok.json():
+        PredictionResponse.model_validate(item)
     for ids in ([], ["CIN202107040"] * 51):
         bad = client.post("/api/v1/predict/batch", json={"game_ids": ids})
         assert bad.status_code == 422 and bad.json()["error"] == "validation_error"
