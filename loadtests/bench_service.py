@@ -138,10 +138,10 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print("\n| scenario | batching | p50 ms | p99 ms | req/s | rows/s |\n|---|---|---|---|---|---|")
-    for mode in ("batching_on", "batching_off"):
+    for mode in configs:
         for name, m in report[mode].items():
             print(
-                f"| {name} | {mode[9:]} | {m['p50_ms']} | {m['p99_ms']} | {m['req_per_s']} | "
+                f"| {name} | {mode} | {m['p50_ms']} | {m['p99_ms']} | {m['req_per_s']} | "
                 f"{m['rows_per_s']} |"
             )
 
