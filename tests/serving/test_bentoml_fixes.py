@@ -80,3 +80,34 @@ def test_connectors_keep_idle_connections_shorter_than_the_server(scheme: str) -
         return float(keepalive)
 
     assert asyncio.run(make()) == bentoml_fixes.KEEPALIVE_S
+
+
+async def test_request_timers_are_cancelled() -> None:
+    """BentoML's TimeoutMiddleware leaves a 30 s timer per request; ours cancels it."""
+    from bentoml._internal.server.http.traffic import TimeoutMiddleware
+
+    bentoml_fixes.apply()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        return None
+
+    loop = asyncio.get_running_loop()
+
+    def live_timers() -> int:
+        return sum(1 for h in loop._scheduled if not h.cancelled())  # type: ignore[attr-defined]
+
+    middleware = TimeoutMiddleware(app, timeout=30)
+    before = live_timers()
+    for _ in range(50):
+        await middleware({"type": "http"}, receive, send)
+    assert live_timers() == before
+    for _ in range(50):  # the library's own __call__, for comparison
+        await bentoml_fixes.ORIGINALS["timeout_call"](middleware, {"type": "http"}, receive, send)
+    assert live_timers() == before + 50
