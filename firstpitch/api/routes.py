@@ -66,7 +66,6 @@ RequestId = Annotated[str, Depends(request_id)]
     "/api/v1/predict",
     response_model=PredictionResponse,
     responses=ERRORS,
-    response_model_exclude_none=True,
     tags=["predictions"],
 )
 async def predict(body: PredictRequest, rt: Runtime, rid: RequestId) -> Response:
@@ -85,7 +84,6 @@ async def predict(body: PredictRequest, rt: Runtime, rid: RequestId) -> Response
     "/api/v1/predict/batch",
     response_model=list[PredictionResponse],
     responses=ERRORS,
-    response_model_exclude_none=True,
     tags=["predictions"],
 )
 async def predict_batch(body: BatchPredictRequest, rt: Runtime, rid: RequestId) -> Response:
@@ -105,12 +103,11 @@ async def predict_batch(body: BatchPredictRequest, rt: Runtime, rid: RequestId) 
     "/api/v1/predict/{game_id}",
     response_model=PredictionResponse,
     responses=ERRORS,
-    response_model_exclude_none=True,
     tags=["predictions"],
 )
 async def cached_prediction(
     game_id: Annotated[GameId, Path()], rt: Runtime, rid: RequestId, model_name: str | None = None
-) -> dict[str, Any]:
+) -> Response:
     """The cached prediction (Redis), else the latest logged one (Postgres), else 404."""
     started = time.perf_counter()
     predictor = await rt.predictor()
@@ -130,7 +127,7 @@ async def cached_prediction(
                 (time.perf_counter() - started) * 1000,
             )
         )
-        return predictor.respond(entry, name, target, cache_hit=True)
+        return fast_json(predictor.respond(entry, name, target, cache_hit=True))
     async with rt.pool.acquire() as conn:
         row = await q.latest_logged(conn, game_id, name)
         meta = (await q.game_meta(conn, [game_id])).get(game_id)
@@ -138,7 +135,7 @@ async def cached_prediction(
         raise NoPrediction(
             f"no prediction for {game_id} by {name}; POST /api/v1/predict to make one"
         )
-    return _from_log(row, meta, rt)
+    return fast_json(_from_log(row, meta, rt))
 
 
 def _from_log(row: dict[str, Any], meta: dict[str, Any], rt: ApiRuntime) -> dict[str, Any]:
@@ -184,7 +181,6 @@ def _from_log(row: dict[str, Any], meta: dict[str, Any], rt: ApiRuntime) -> dict
     "/api/v1/predictions/today",
     response_model=TodayResponse,
     responses=ERRORS,
-    response_model_exclude_none=True,
     tags=["predictions"],
 )
 async def predictions_today(
@@ -192,7 +188,7 @@ async def predictions_today(
     rid: RequestId,
     model_name: str | None = None,
     min_confidence: Annotated[float, Query(ge=0.5, le=1.0)] = 0.5,
-) -> dict[str, Any]:
+) -> Response:
     predictor = await rt.predictor()
     name = model_name or rt.settings.default_model
     target = predictor.served.target_of(name)
@@ -202,13 +198,15 @@ async def predictions_today(
     preds = await predictor.predict(ids, name, endpoint="today", request_id=rid) if ids else []
     key = "home_ml_confidence" if target == "home_win" else "total_over_confidence"
     kept = [p for p in preds if p[key] >= min_confidence]
-    return {
-        "date": today.isoformat(),
-        "model_name": name,
-        "min_confidence": min_confidence,
-        "count": len(kept),
-        "predictions": kept,
-    }
+    return fast_json(
+        {
+            "date": today.isoformat(),
+            "model_name": name,
+            "min_confidence": min_confidence,
+            "count": len(kept),
+            "predictions": kept,
+        }
+    )
 
 
 # ------------------------------------------------------------------------- models

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from firstpitch.api.schemas import PredictionResponse
+from firstpitch.api.schemas import PredictionResponse, TodayResponse
 
 GAME = "CIN202107040"  # a game of the pinned day (2021-07-04)
 PAST = "NYA202106010"  # a finished game, before the pinned day
@@ -57,6 +57,7 @@ def test_get_cached_then_logged_then_404(client: httpx.Client) -> None:
     client.post("/api/v1/predict", json={"game_id": PAST})
     cached = client.get(f"/api/v1/predict/{PAST}")
     assert cached.status_code == 200 and cached.json()["cache_hit"] is True
+    PredictionResponse.model_validate(cached.json())
     missing = client.get("/api/v1/predict/NYA202106020")
     assert missing.status_code == 404 and missing.json()["error"] == "no_prediction"
     malformed = client.get("/api/v1/predict/not-a-game")
@@ -67,6 +68,7 @@ def test_predictions_today_follow_the_pinned_clock(client: httpx.Client) -> None
     resp = client.get("/api/v1/predictions/today")
     assert resp.status_code == 200, resp.text
     body = resp.json()
+    TodayResponse.model_validate(body)
     assert body["date"] == "2021-07-04" and body["count"] == 16
     assert {p["game_id"][3:11] for p in body["predictions"]} == {"20210704"}
     strict = client.get("/api/v1/predictions/today", params={"min_confidence": 0.6}).json()

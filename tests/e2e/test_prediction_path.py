@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from features.definitions import FEATURE_VERSION
 from features.store import FeatureStore
+from firstpitch.api.schemas import PredictionResponse
 from runners.champions import load_champions
 from tests.e2e.conftest import RunningService
 
@@ -103,3 +104,25 @@ async def test_200_concurrent_requests_without_a_5xx(service: RunningService) ->
             assert codes[200] + codes[404] == 200  # NYA road days are unknown games: 404
     assert "Session is closed" not in service.log()
     assert not re.search(r"\[ERROR\].*firstpitch", service.log())
+
+
+async def test_get_falls_back_to_the_logged_prediction(
+    service: RunningService, redis_client: aioredis.Redis
+) -> None:
+    game = "MIL202106300"
+    async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
+        made = (await client.post("/api/v1/predict", json={"game_id": game})).json()
+        async for key in redis_client.scan_iter(match=f"fp:pred:*:{game}"):
+            await redis_client.delete(key)  # the cache is gone: Postgres must answer
+        for _ in range(40):
+            resp = await client.get(f"/api/v1/predict/{game}")
+            if resp.status_code == 200:
+                break
+            await asyncio.sleep(0.25)  # the log writer flushes in batches
+        body = resp.json()
+    assert resp.status_code == 200, body
+    PredictionResponse.model_validate(body)
+    assert body["cache_hit"] is False
+    assert body["home_ml_probability"] == made["home_ml_probability"]
+    assert body["feature_cutoff_time"] == made["feature_cutoff_time"]
+    assert body["betting_recommendations"] == made["betting_recommendations"]
