@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 
 from firstpitch.api.schemas import PredictionResponse, TodayResponse
+from storage.postgres import connect
 
 GAME = "CIN202107040"  # a game of the pinned day (2021-07-04)
 PAST = "NYA202106010"  # a finished game, before the pinned day
@@ -17,6 +21,26 @@ PREDICTION_FIELDS = {
 }  # fmt: skip
 BET_FIELDS = {"expected_value", "kelly_fraction", "recommended_bet_size", "confidence_required",
               "odds", "market_probability"}  # fmt: skip
+
+
+async def test_todays_games_are_warmed_at_startup(service: Any, ingested: str) -> None:
+    """The service predicts the (pinned) day's games on its own: GET, which never computes,
+    finds each of them in the cache."""
+    conn = await connect(ingested)
+    try:
+        ids = [r["game_id"] for r in await conn.fetch(
+            "SELECT game_id FROM games WHERE game_date = '2021-07-04'")]  # fmt: skip
+    finally:
+        await conn.close()
+    assert len(ids) == 16
+    async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
+        for _ in range(60):
+            answers = [await client.get(f"/api/v1/predict/{g}") for g in ids]
+            if all(a.status_code == 200 for a in answers):
+                break
+            await asyncio.sleep(0.5)
+    assert [a.status_code for a in answers] == [200] * 16
+    assert all(a.json()["cache_hit"] for a in answers)
 
 
 def test_predict_has_the_whole_contract(client: httpx.Client) -> None:
