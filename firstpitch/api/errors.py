@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from firstpitch.serving.errors import ApiError
+from firstpitch.serving.models import ModelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,15 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
         return JSONResponse(_body("http_error", message, request), status_code=exc.status_code)
+
+    @app.exception_handler(ModelUnavailable)
+    async def models_down(request: Request, exc: ModelUnavailable) -> JSONResponse:
+        log.error("model service unavailable: %s", exc)
+        return JSONResponse(
+            _body("unavailable", "the model service is unavailable; retry shortly", request),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
