@@ -22,6 +22,13 @@ LEAGUE_WINDOW = 2430  # ~1 season of games
 UTC_US = pl.Datetime("us", "UTC")
 
 
+def fair_first_expr(first: str, second: str) -> pl.Expr:
+    """The first side's de-vigged probability from two American-odds columns (or null)."""
+    return pl.struct(first, second).map_elements(
+        lambda s: fair_first(s[first], s[second]), return_dtype=pl.Float64
+    )
+
+
 def team_timeline(games: pl.DataFrame, results: pl.DataFrame) -> pl.DataFrame:
     """Two rows per finished game (one per team) with trailing and season-to-date stats."""
     done = games.join(results, on="game_id", how="inner")
@@ -310,17 +317,8 @@ def build_features(
         .filter(pl.col("open_known_at") <= pl.col("horizon"))
     )
     market = market.with_columns(
-        pl.struct("open_ml_home", "open_ml_away")
-        .map_elements(
-            lambda s: fair_first(s["open_ml_home"], s["open_ml_away"]), return_dtype=pl.Float64
-        )
-        .alias("mkt_home_prob_open"),
-        pl.struct("open_over_price", "open_under_price")
-        .map_elements(
-            lambda s: fair_first(s["open_over_price"], s["open_under_price"]),
-            return_dtype=pl.Float64,
-        )
-        .alias("mkt_over_prob_open"),
+        fair_first_expr("open_ml_home", "open_ml_away").alias("mkt_home_prob_open"),
+        fair_first_expr("open_over_price", "open_under_price").alias("mkt_over_prob_open"),
         pl.col("open_total").cast(pl.Float64).alias("mkt_total_open"),
     ).select(
         "game_id", "open_known_at", "mkt_home_prob_open", "mkt_over_prob_open", "mkt_total_open"

@@ -12,8 +12,8 @@ import numpy as np
 import polars as pl
 
 from features.definitions import FEATURE_NAMES
-from features.market import fair_first
 from features.online import compute_frame
+from features.pipeline import fair_first_expr
 from storage.postgres import Conn
 
 TARGETS = ("home_win", "total_over")
@@ -52,17 +52,8 @@ async def labelled_frame(conn: Conn, target: str, cutoff_minutes: int = 60) -> p
     if target == "home_win":
         frame = frame.with_columns(
             (pl.col("home_score") > pl.col("away_score")).cast(pl.Int8).alias("label"),
-            pl.struct("open_ml_home", "open_ml_away")
-            .map_elements(
-                lambda s: fair_first(s["open_ml_home"], s["open_ml_away"]), return_dtype=pl.Float64
-            )
-            .alias("market_open"),
-            pl.struct("close_ml_home", "close_ml_away")
-            .map_elements(
-                lambda s: fair_first(s["close_ml_home"], s["close_ml_away"]),
-                return_dtype=pl.Float64,
-            )
-            .alias("market_close"),
+            fair_first_expr("open_ml_home", "open_ml_away").alias("market_open"),
+            fair_first_expr("close_ml_home", "close_ml_away").alias("market_close"),
         )
     else:
         # Over/under against the opening total (known before the cutoff); pushes excluded.
@@ -70,20 +61,10 @@ async def labelled_frame(conn: Conn, target: str, cutoff_minutes: int = 60) -> p
         frame = frame.filter(pl.col("open_total").is_not_null() & (total != pl.col("open_total")))
         frame = frame.with_columns(
             (total > pl.col("open_total")).cast(pl.Int8).alias("label"),
-            pl.struct("open_over_price", "open_under_price")
-            .map_elements(
-                lambda s: fair_first(s["open_over_price"], s["open_under_price"]),
-                return_dtype=pl.Float64,
-            )
-            .alias("market_open"),
+            fair_first_expr("open_over_price", "open_under_price").alias("market_open"),
             # The closing market prices the opening line's event only if the line held.
             pl.when(pl.col("close_total") == pl.col("open_total"))
-            .then(
-                pl.struct("close_over_price", "close_under_price").map_elements(
-                    lambda s: fair_first(s["close_over_price"], s["close_under_price"]),
-                    return_dtype=pl.Float64,
-                )
-            )
+            .then(fair_first_expr("close_over_price", "close_under_price"))
             .alias("market_close"),
         )
     return frame.sort("game_id")

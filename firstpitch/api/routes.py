@@ -24,6 +24,7 @@ from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
 from firstpitch.serving.errors import ApiError, InvalidQuery, NoPrediction
 from firstpitch.serving.runtime import ApiRuntime
 from storage import prediction_queries as q
+from training.dataset import REGISTERED_NAMES
 
 router = APIRouter()
 
@@ -165,11 +166,11 @@ def _from_log(row: dict[str, Any], meta: dict[str, Any], rt: ApiRuntime) -> dict
         "scheduled_start": meta["scheduled_start"].isoformat(),
         "models": {
             "home_win": {
-                "model_name": "firstpitch-home-win",
+                "model_name": REGISTERED_NAMES["home_win"],
                 "model_version": row["home_model_version"],
             },
             "total_over": {
-                "model_name": "firstpitch-total-over",
+                "model_name": REGISTERED_NAMES["total_over"],
                 "model_version": row["total_model_version"],
             },
         },
