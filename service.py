@@ -22,7 +22,7 @@ from runners.model_service import ModelService
 bentoml_fixes.apply()
 
 settings = Settings()
-app = create_app(debug=settings.debug)
+app = create_app(settings)
 HIDDEN = ("/docs.json", "/static_content", "/assets")
 
 

@@ -1,4 +1,4 @@
-"""The ``firstpitch`` command line: services, ingest, features, train, serve."""
+"""The ``firstpitch`` command line: services, ingest, features, train, serve, keys."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from firstpitch.cli_keys import keys_app
 from firstpitch.settings import Settings
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ services_app = typer.Typer(help="Embedded PostgreSQL and Redis servers.", no_arg
 features_app = typer.Typer(help="Point-in-time feature vectors.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
 app.add_typer(features_app, name="features")
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 T = TypeVar("T")
 

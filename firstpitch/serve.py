@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -97,6 +97,14 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
             child.kill()
 
 
+def auth_for(settings: Settings, configured: dict[str, bool], environ: Mapping[str, str]) -> bool:
+    """API keys are required unless this is the embedded demo (no server configured) and
+    nobody asked for them explicitly."""
+    if not any(configured.values()) and "FIRSTPITCH_AUTH_ENABLED" not in environ:
+        return False
+    return settings.auth_enabled
+
+
 def serve(settings: Settings, host: str, port: int, say: Say) -> int:
     configure_environment(settings)
     servers = embedded_servers(settings.state_dir)
@@ -105,7 +113,12 @@ def serve(settings: Settings, host: str, port: int, say: Say) -> int:
     ours = [s for s in servers if not configured[s.name] and not s.status().running]
     endpoints = resolve_endpoints(settings)
     asyncio.run(bring_up(settings, endpoints, say))
-    proc = launch(settings, endpoints, host, port)
+    auth = auth_for(settings, configured, os.environ)
+    if not auth:
+        say("WARNING: API keys are OFF (embedded demo): anyone who can reach this port can "
+            "call every endpoint. Production: FIRSTPITCH_AUTH_ENABLED=true (the default with "
+            "configured servers) and `firstpitch keys create`.")  # fmt: skip
+    proc = launch(settings, endpoints, host, port, FIRSTPITCH_AUTH_ENABLED=str(auth).lower())
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         say(f"received {signal.Signals(signum).name}: stopping the service")
@@ -119,9 +132,13 @@ def serve(settings: Settings, host: str, port: int, say: Say) -> int:
         game = _example_game(settings, endpoints.postgres_dsn)
         body = json.dumps({"game_id": game, "include_explanation": True})
         say(f"firstpitch is serving at {url}  (schema: {url}/openapi.json)")
-        say(f"try: curl -s -X POST {url}/api/v1/predict -H 'content-type: application/json' "
-            f"-d '{body}'")  # fmt: skip
-        say(f"     curl -s {url}/api/v1/predictions/today")
+        key = ' -H "Authorization: Bearer $FIRSTPITCH_API_KEY"' if auth else ""
+        if auth:
+            say("API keys are on: FIRSTPITCH_API_KEY=$(firstpitch keys create --name me "
+                "--scope predictions --scope models)")  # fmt: skip
+        say(f"try: curl -s -X POST {url}/api/v1/predict -H 'content-type: application/json'"
+            f"{key} -d '{body}'")  # fmt: skip
+        say(f"     curl -s{key} {url}/api/v1/predictions/today")
     try:
         code = proc.wait()
     finally:

@@ -79,6 +79,29 @@ class Settings(BaseSettings):
     """Prediction records written per INSERT batch."""
     log_flush_ms: int = 200
     """Longest a prediction record waits in memory before being written."""
+    redis_timeout_ms: int = 500
+    """Per-operation Redis timeout on the serving path (connect, read, pool wait)."""
+    postgres_timeout_ms: int = 2000
+    """Connect timeout to Postgres on the serving path (an outage answers 503 within it)."""
+    postgres_queue_ms: int = 10000
+    """Longest a request queues for a free Postgres connection under load."""
+
+    # Protection
+    auth_enabled: bool = True
+    """Require an API key on /api/ routes (health probes and /metrics stay open). The embedded
+    demo (`firstpitch serve` without configured addresses) turns it off, with a warning."""
+    auth_refresh_s: float = 5.0
+    """How often each worker reloads the key table: a revoked key stops working within this."""
+    rate_limit_per_minute: int = 600
+    """Requests a key may make per minute, across every worker and replica (held in Redis)."""
+    rate_limit_burst: int = 60
+    """Requests a key may make at once before the per-minute rate applies."""
+    max_in_flight: int = 64
+    """Requests one API worker handles at once; more are shed with 503 + Retry-After."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body accepted (413 beyond it)."""
+    cors_origins: list[str] = []
+    """Browser origins allowed by CORS (JSON list, e.g. ["https://app.example"]); empty: none."""
 
     # Betting
     devig_method: str = "multiplicative"
@@ -91,6 +114,13 @@ class Settings(BaseSettings):
     """Model minus de-vigged market probability needed to recommend a bet."""
     min_confidence: float = 0.55
     """Probability of the predicted outcome needed to recommend a bet."""
+
+    @field_validator("max_in_flight", "max_body_bytes", "rate_limit_per_minute", "rate_limit_burst")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
 
     @field_validator("now")
     @classmethod

@@ -125,7 +125,8 @@ def main() -> None:
     }
     for name, env in configs.items():
         port = free_port()
-        proc = launch(settings, endpoints, "127.0.0.1", port, FIRSTPITCH_NOW=PINNED, **env)
+        proc = launch(settings, endpoints, "127.0.0.1", port, FIRSTPITCH_NOW=PINNED,
+                      FIRSTPITCH_AUTH_ENABLED="false", **env)  # fmt: skip
         try:
             if not wait_ready(f"http://127.0.0.1:{port}", proc):
                 raise SystemExit("the service did not become ready")

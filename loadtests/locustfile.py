@@ -120,6 +120,11 @@ class Api(HttpUser):
     abstract = True
     wait_time = between(*THINK)
 
+    def on_start(self) -> None:
+        key = os.environ.get("FIRSTPITCH_API_KEY")
+        if key:
+            self.client.headers["Authorization"] = f"Bearer {key}"
+
     def _predict_one(self, name: str, game_id: str) -> None:
         with self.client.post(
             "/api/v1/predict", json={"game_id": game_id}, name=name, catch_response=True

@@ -92,6 +92,11 @@ class Target:
     url: str
     redis_url: str | None
     pools: dict[str, list[str]]
+    api_key: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
 
 @contextlib.contextmanager
@@ -112,10 +117,12 @@ def fds_to(path: Path) -> Iterator[None]:
                 os.close(fd)
 
 
-async def _prepare(settings: Any, endpoints: Any, now: datetime) -> list[str]:
+async def _prepare(settings: Any, endpoints: Any, now: datetime) -> tuple[list[str], str]:
+    """Bring the stack up; the predictable game ids, and an API key for the load (its rate
+    limit far above what the load test sends: limits are not what is measured)."""
     from features.materialize import materialize
     from firstpitch.bootstrap import bring_up
-    from storage import postgres
+    from storage import api_keys, postgres
 
     await bring_up(settings, endpoints, lambda msg: print(f"  {msg}", flush=True))
     count, elapsed = await materialize(settings, endpoints, on_date=None, season=SEASON)
@@ -128,9 +135,12 @@ async def _prepare(settings: Any, endpoints: Any, now: datetime) -> list[str]:
             SEASON,
             now.astimezone(settings.tz).date(),
         )
+        _, token = await api_keys.create(
+            conn, "loadtest", ["predictions", "models"], rate_limit_per_minute=10**8
+        )
     finally:
         await conn.close()
-    return [r["game_id"] for r in rows]
+    return [r["game_id"] for r in rows], token
 
 
 @contextlib.contextmanager
@@ -158,7 +168,7 @@ def own_stack(now: str, out: Path) -> Iterator[Target]:
         print(f"bringing up the stack (state: {settings.state_dir}, now: {now})", flush=True)
         endpoints = resolve_endpoints(settings)
         assert settings.now is not None
-        ids = asyncio.run(_prepare(settings, endpoints, settings.now))
+        ids, token = asyncio.run(_prepare(settings, endpoints, settings.now))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = out / "service.log"
@@ -167,7 +177,7 @@ def own_stack(now: str, out: Path) -> Iterator[Target]:
         print(f"  service starting at {url} (log: {log})", flush=True)
         if not wait_ready(url, proc):
             raise HarnessError(f"the service did not become ready; see {log}")
-        yield Target(url, endpoints.redis_url, split_pools(ids))
+        yield Target(url, endpoints.redis_url, split_pools(ids), token)
     finally:
         if proc is not None:
             stop(proc)
@@ -191,9 +201,10 @@ def flush_predictions(redis_url: str) -> int:
         client.close()
 
 
-def warm(url: str, hit: list[str]) -> None:
+def warm(target: Target) -> None:
     """Predict the "hit" set, check that the service caches it, and warm up the paths."""
-    with httpx.Client(base_url=url, timeout=60) as client:
+    hit = target.pools["hit"]
+    with httpx.Client(base_url=target.url, timeout=60, headers=target.headers) as client:
         for _ in range(2):  # the second answer must come from the cache
             resp = client.post("/api/v1/predict/batch", json={"game_ids": hit})
             if resp.status_code != 200:
@@ -230,6 +241,7 @@ def run_locust(
     for stale in out.glob("locust_*.csv"):
         stale.unlink()
     env = os.environ | {
+        "FIRSTPITCH_API_KEY": target.api_key or "",
         "FIRSTPITCH_LOADTEST_GAMES": str(games),
         "FIRSTPITCH_LOADTEST_CACHE_REPORT": str(cache_report),
     }
@@ -503,6 +515,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "loadtest")
     p.add_argument("--url", help="test this running service instead of starting one")
     p.add_argument(
+        "--api-key",
+        default=os.environ.get("FIRSTPITCH_API_KEY"),
+        help="with --url: the key to send (default $FIRSTPITCH_API_KEY; none if auth is off)",
+    )
+    p.add_argument(
         "--games-file",
         type=Path,
         help="with --url: JSON list of predictable game ids (or hit/miss/batch pools)",
@@ -555,7 +572,9 @@ def run(args: argparse.Namespace, out: Path) -> int:
     stack: contextlib.AbstractContextManager[Target]
     if args.url:
         pools = read_games_file(args.games_file)
-        stack = contextlib.nullcontext(Target(args.url.rstrip("/"), args.redis_url, pools))
+        stack = contextlib.nullcontext(
+            Target(args.url.rstrip("/"), args.redis_url, pools, args.api_key)
+        )
     else:
         stack = own_stack(args.now, out)
     with stack as target:
@@ -567,7 +586,7 @@ def run(args: argparse.Namespace, out: Path) -> int:
             )
         else:
             print("  no --redis-url: the prediction cache is not emptied", flush=True)
-        warm(target.url, target.pools["hit"])
+        warm(target)
         t0 = time.monotonic()
         run_locust(target, out, args.users, args.spawn_rate, args.duration, args.wait)
         meta["locust_wall_s"] = round(time.monotonic() - t0, 1)

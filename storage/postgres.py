@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -50,10 +51,43 @@ async def connect(dsn: str, *, attempts: int = 10, delay: float = 0.3) -> asyncp
     raise AssertionError("unreachable")
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+# What an unreachable, stopping or restarting server raises (TimeoutError is an OSError).
+UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL could not be reached (or went away) within the timeout."""
+
+
+class Database:
+    """A pool whose connections come with a deadline (queueing plus connecting; connects
+    themselves time out at the pool's connect timeout) and a single outage error."""
+
+    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+        self.pool, self.timeout_s = pool, timeout_s
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        try:
+            async with self.pool.acquire(timeout=self.timeout_s) as conn:
+                yield conn
+        except UNREACHABLE as exc:
+            raise DatabaseUnavailable(f"PostgreSQL unavailable ({type(exc).__name__})") from exc
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10
+) -> asyncpg.Pool:
     for attempt in range(1, 11):
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout
+            )
             assert pool is not None
             return pool
         except (OSError, asyncpg.CannotConnectNowError) as exc:

@@ -16,6 +16,7 @@ import psutil
 
 from firstpitch.settings import Settings
 from storage.embedded import free_port
+from tests.e2e.conftest import admin_key
 
 
 def test_serve_answers_then_stops_cleanly(
@@ -43,7 +44,9 @@ def test_serve_answers_then_stops_cleanly(
             if any("serving at" in line for line in lines):
                 break
             time.sleep(0.5)
-        today = httpx.get(f"{url}/api/v1/predictions/today", timeout=60)
+        key = {"Authorization": f"Bearer {admin_key(ingested)}"}  # configured servers: auth on
+        assert httpx.get(f"{url}/api/v1/predictions/today", timeout=60).status_code == 401
+        today = httpx.get(f"{url}/api/v1/predictions/today", headers=key, timeout=60)
         assert today.status_code == 200 and today.json()["count"] == 16
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children, "bentoml runs as a child process"
@@ -54,5 +57,6 @@ def test_serve_answers_then_stops_cleanly(
     out = "".join(lines)
     assert proc.returncode == 0, out[-3000:]
     assert "serving at" in out and "/api/v1/predict" in out  # the URL and an example request
+    assert "keys create" in out and "Authorization: Bearer" in out and "WARNING" not in out
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"left running: {[p.pid for p in alive]}"

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
 from firstpitch.api import errors, routes
+from firstpitch.api.guards import AccessControl, BodyLimit, LoadShedder, required_scope
+from firstpitch.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware:
@@ -34,17 +41,67 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def create_app(debug: bool = False) -> FastAPI:
+def _secure_openapi(app: FastAPI) -> None:
+    """Declare the API-key schemes, and which scope each /api/ operation needs."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "fpk_… API key"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/api/"):
+                continue
+            scope = required_scope(path)
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}, {"apiKey": []}]
+                if scope:
+                    operation["description"] = (
+                        operation.get("description", "") + f"\n\nNeeds an API key with the "
+                        f"`{scope}` scope."
+                    ).strip()
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     app = FastAPI(
         title="firstpitch",
         version=__version__,
         description="Real-time MLB game predictions with point-in-time features.",
         # Interactive docs only in debug; the OpenAPI schema is always at /openapi.json.
-        docs_url="/docs" if debug else None,
-        redoc_url="/redoc" if debug else None,
+        docs_url="/docs" if settings.debug else None,
+        redoc_url="/redoc" if settings.debug else None,
         openapi_url="/openapi.json",
     )
+    # Last added runs first: request id, CORS, shedding, access control, body limit.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessControl, enabled=settings.auth_enabled)
+    app.add_middleware(LoadShedder, limit=settings.max_in_flight)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(routes.router)
     errors.install(app)
+    if settings.auth_enabled:
+        _secure_openapi(app)
+    else:
+        log.warning(
+            "API authentication is OFF (FIRSTPITCH_AUTH_ENABLED=false): anyone who can reach "
+            "this server can call every endpoint; do not expose it beyond this machine"
+        )
     return app

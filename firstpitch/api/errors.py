@@ -11,7 +11,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from firstpitch.serving.errors import ApiError
+from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelUnavailable
+from storage.postgres import DatabaseUnavailable
+from storage.redis import UNREACHABLE as REDIS_UNREACHABLE
+
+RETRY = {"Retry-After": "1"}
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +32,10 @@ def _body(error: str, message: str, request: Request, **extra: Any) -> dict[str,
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.code, exc.message, request), status_code=exc.status)
+        headers = RETRY if exc.status == 503 else None
+        return JSONResponse(
+            _body(exc.code, exc.message, request), status_code=exc.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -49,14 +57,30 @@ def install(app: FastAPI) -> None:
             message = f"no route {request.method} {request.url.path}"
         return JSONResponse(_body("http_error", message, request), status_code=exc.status_code)
 
+    def unavailable(request: Request, dependency: str, what: str, exc: Exception) -> JSONResponse:
+        metrics().dependency_errors.labels(dependency).inc()
+        log.error("%s unavailable on %s: %s", dependency, request.url.path, exc)
+        return JSONResponse(
+            _body("unavailable", f"{what} is unavailable; retry shortly", request),
+            status_code=503,
+            headers=RETRY,
+        )
+
     @app.exception_handler(ModelUnavailable)
     async def models_down(request: Request, exc: ModelUnavailable) -> JSONResponse:
-        log.error("model service unavailable: %s", exc)
-        return JSONResponse(
-            _body("unavailable", "the model service is unavailable; retry shortly", request),
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+        return unavailable(request, "models", "the model service", exc)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_down(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        return unavailable(request, "postgres", "the database (PostgreSQL)", exc)
+
+    for redis_error in REDIS_UNREACHABLE:
+
+        @app.exception_handler(redis_error)
+        async def redis_down(request: Request, exc: Exception) -> JSONResponse:
+            return unavailable(
+                request, "redis", "the feature store and prediction cache (Redis)", exc
+            )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,11 +12,21 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from firstpitch.api.schemas import (
+    ActiveModels,
     BatchPredictRequest,
     ErrorBody,
     GameId,
+    Health,
+    Leaderboard,
+    Live,
+    ModelDetails,
+    ModelName,
+    ModelPerformance,
+    ModelVersion,
     PredictionResponse,
     PredictRequest,
+    Ready,
+    RecentPredictions,
     TodayResponse,
 )
 from firstpitch.serving import betting
@@ -36,9 +46,15 @@ def fast_json(payload: Any) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
+# Every /api/ route may answer: 401 no/bad key, 403 wrong scope, 429 rate limited, 503
+# overloaded or a dependency down; bodies may also be too large (413) or mis-sized (400).
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (404, 409, 422, 503)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 429, 503)
 }
+POST_ERRORS = ERRORS | {code: {"model": ErrorBody} for code in (400, 413)}
+QueryModel = Annotated[ModelName | None, Query()]
+QueryVersion = Annotated[ModelVersion | None, Query()]
+PathModel = Annotated[ModelName, Path()]
 PredictionType = Annotated[str | None, Query(pattern="^(moneyline|total)$")]
 Days = Annotated[int, Query(ge=1, le=3650)]
 
@@ -66,7 +82,7 @@ RequestId = Annotated[str, Depends(request_id)]
 @router.post(
     "/api/v1/predict",
     response_model=PredictionResponse,
-    responses=ERRORS,
+    responses=POST_ERRORS,
     tags=["predictions"],
 )
 async def predict(body: PredictRequest, rt: Runtime, rid: RequestId) -> Response:
@@ -84,7 +100,7 @@ async def predict(body: PredictRequest, rt: Runtime, rid: RequestId) -> Response
 @router.post(
     "/api/v1/predict/batch",
     response_model=list[PredictionResponse],
-    responses=ERRORS,
+    responses=POST_ERRORS,
     tags=["predictions"],
 )
 async def predict_batch(body: BatchPredictRequest, rt: Runtime, rid: RequestId) -> Response:
@@ -107,7 +123,7 @@ async def predict_batch(body: BatchPredictRequest, rt: Runtime, rid: RequestId) 
     tags=["predictions"],
 )
 async def cached_prediction(
-    game_id: Annotated[GameId, Path()], rt: Runtime, rid: RequestId, model_name: str | None = None
+    game_id: Annotated[GameId, Path()], rt: Runtime, rid: RequestId, model_name: QueryModel = None
 ) -> Response:
     """The cached prediction (Redis), else the latest logged one (Postgres), else 404."""
     started = time.perf_counter()
@@ -129,7 +145,7 @@ async def cached_prediction(
             )
         )
         return fast_json(predictor.respond(entry, name, target, cache_hit=True))
-    async with rt.pool.acquire() as conn:
+    async with rt.db.connection() as conn:
         row = await q.latest_logged(conn, game_id, name)
         meta = (await q.game_meta(conn, [game_id])).get(game_id)
     if row is None or meta is None:
@@ -187,14 +203,14 @@ def _from_log(row: dict[str, Any], meta: dict[str, Any], rt: ApiRuntime) -> dict
 async def predictions_today(
     rt: Runtime,
     rid: RequestId,
-    model_name: str | None = None,
+    model_name: QueryModel = None,
     min_confidence: Annotated[float, Query(ge=0.5, le=1.0)] = 0.5,
 ) -> Response:
     predictor = await rt.predictor()
     name = model_name or rt.settings.default_model
     target = predictor.served.target_of(name)
     today = rt.clock.today()
-    async with rt.pool.acquire() as conn:
+    async with rt.db.connection() as conn:
         ids = await q.games_on(conn, today)
     preds = await predictor.predict(ids, name, endpoint="today", request_id=rid) if ids else []
     key = "home_ml_confidence" if target == "home_win" else "total_over_confidence"
@@ -211,7 +227,7 @@ async def predictions_today(
 
 
 # ------------------------------------------------------------------------- models
-@router.get("/api/v1/models/active", tags=["models"])
+@router.get("/api/v1/models/active", tags=["models"], response_model=ActiveModels, responses=ERRORS)
 async def active_models(rt: Runtime) -> dict[str, Any]:
     predictor = await rt.predictor()
     models = []
@@ -230,7 +246,9 @@ def _prediction_type(model_name: str, requested: str | None) -> str:
     return own
 
 
-@router.get("/api/v1/models/leaderboard", tags=["models"])
+@router.get(
+    "/api/v1/models/leaderboard", tags=["models"], response_model=Leaderboard, responses=ERRORS
+)
 async def leaderboard(
     rt: Runtime,
     metric: Annotated[
@@ -243,7 +261,7 @@ async def leaderboard(
     types = [prediction_type] if prediction_type else ["moneyline", "total"]
     name_of = {PREDICTION_TYPE[t]: n for n, t in TARGET_OF.items()}
     entries = []
-    async with rt.pool.acquire() as conn:
+    async with rt.db.connection() as conn:
         for ptype in types:
             rows = await q.latest_predictions(conn, ptype, rt.clock.now(), days)
             for version in sorted({r["version"] for r in rows}):
@@ -263,13 +281,15 @@ async def leaderboard(
     }
 
 
-@router.get("/api/v1/models/{model_name}", tags=["models"], responses=ERRORS)
+@router.get(
+    "/api/v1/models/{model_name}", tags=["models"], response_model=ModelDetails, responses=ERRORS
+)
 async def model_details(
-    rt: Runtime, model_name: str, model_version: str | None = None
+    rt: Runtime, model_name: PathModel, model_version: QueryVersion = None
 ) -> dict[str, Any]:
     described = await rt.catalog.describe(model_name, model_version)
     ptype = described["prediction_type"]
-    async with rt.pool.acquire() as conn:
+    async with rt.db.connection() as conn:
         total = await q.total_predictions(conn, ptype, described["model_version"])
         rows = await q.latest_predictions(
             conn, ptype, rt.clock.now(), 30, described["model_version"]
@@ -284,17 +304,22 @@ async def model_details(
     }
 
 
-@router.get("/api/v1/models/{model_name}/performance", tags=["models"], responses=ERRORS)
+@router.get(
+    "/api/v1/models/{model_name}/performance",
+    tags=["models"],
+    response_model=ModelPerformance,
+    responses=ERRORS,
+)
 async def model_performance(
     rt: Runtime,
-    model_name: str,
-    model_version: str | None = None,
+    model_name: PathModel,
+    model_version: QueryVersion = None,
     prediction_type: PredictionType = None,
     days: Days = 30,
 ) -> dict[str, Any]:
     described = await rt.catalog.describe(model_name, model_version)
     ptype = _prediction_type(model_name, prediction_type)
-    async with rt.pool.acquire() as conn:
+    async with rt.db.connection() as conn:
         rows = await q.latest_predictions(
             conn, ptype, rt.clock.now(), days, described["model_version"]
         )
@@ -305,17 +330,22 @@ async def model_performance(
     } | q.performance(rows, ptype)
 
 
-@router.get("/api/v1/models/{model_name}/recent-predictions", tags=["models"], responses=ERRORS)
+@router.get(
+    "/api/v1/models/{model_name}/recent-predictions",
+    tags=["models"],
+    response_model=RecentPredictions,
+    responses=ERRORS,
+)
 async def recent_predictions(
     rt: Runtime,
-    model_name: str,
-    model_version: str | None = None,
+    model_name: PathModel,
+    model_version: QueryVersion = None,
     days: Days = 7,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     described = await rt.catalog.describe(model_name, model_version)
     ptype = described["prediction_type"]
-    async with rt.pool.acquire() as conn:
+    async with rt.db.connection() as conn:
         rows = await q.latest_predictions(
             conn, ptype, rt.clock.now(), days, described["model_version"]
         )
@@ -384,7 +414,7 @@ async def _checks(rt: ApiRuntime, *, with_mlflow: bool) -> dict[str, dict[str, A
     return dict(zip(names, results, strict=True))
 
 
-@router.get("/health", tags=["health"])
+@router.get("/health", tags=["health"], response_model=Health, responses={503: {"model": Health}})
 async def health(rt: Runtime) -> JSONResponse:
     components = await _checks(rt, with_mlflow=True)
     failing = [k for k, v in components.items() if v["status"] != "up"]
@@ -399,7 +429,9 @@ async def health(rt: Runtime) -> JSONResponse:
     return JSONResponse(body, status_code=503 if failing else 200)
 
 
-@router.get("/health/ready", tags=["health"])
+@router.get(
+    "/health/ready", tags=["health"], response_model=Ready, responses={503: {"model": Ready}}
+)
 async def ready(rt: Runtime) -> JSONResponse:
     components = await _checks(rt, with_mlflow=False)
     failing = [k for k, v in components.items() if v["status"] != "up"]
@@ -408,6 +440,6 @@ async def ready(rt: Runtime) -> JSONResponse:
     )
 
 
-@router.get("/health/live", tags=["health"])
+@router.get("/health/live", tags=["health"], response_model=Live)
 async def live() -> dict[str, str]:
     return {"status": "alive"}

@@ -8,26 +8,38 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 GameId = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Z]{3}\d{8}[0-3AB]$", strip_whitespace=True),
+    StringConstraints(pattern=r"^[A-Z]{3}[0-9]{8}[0-3AB]$", strip_whitespace=True),
     Field(
         description="Retrosheet game id: home team, yyyymmdd, game number",
         examples=["CHN202104010"],
     ),
 ]
+ModelName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$"),
+    Field(description="Registered model name", examples=["firstpitch-home-win"]),
+]
+ModelVersion = Annotated[
+    str,
+    StringConstraints(pattern=r"^[1-9][0-9]{0,8}$"),
+    Field(description="Registry version (default: the champion)", examples=["1"]),
+]
+
+
 MAX_BATCH = 50
 
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     game_id: GameId
-    model_name: str | None = Field(None, description="Default: the home-win champion")
+    model_name: ModelName | None = Field(None, description="Default: the home-win champion")
     include_explanation: bool = False
 
 
 class BatchPredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     game_ids: list[GameId] = Field(min_length=1, max_length=MAX_BATCH)
-    model_name: str | None = None
+    model_name: ModelName | None = Field(None, description="Default: the home-win champion")
     include_explanation: bool = False
 
 
@@ -120,3 +132,120 @@ class ErrorBody(BaseModel):
     message: str
     request_id: str | None = None
     details: list[dict[str, Any]] | None = None
+
+
+# ----------------------------------------------------------------------------- models
+class ModelCard(BaseModel):
+    model_name: str
+    model_version: str
+    model_type: str
+    is_active: bool
+    created_at: str
+    target_variable: str
+    prediction_type: str
+    feature_version: str | None
+    metrics: dict[str, float | None]
+    test_metrics: dict[str, float]
+    hyperparameters: dict[str, str]
+    mlflow_run_id: str
+    mlflow_uri: str
+    data_range: dict[str, str | None]
+
+
+class ActiveModel(ModelCard):
+    bento_tag: str
+
+
+class ActiveModels(BaseModel):
+    models: list[ActiveModel]
+    default_model: str
+
+
+class ModelDetails(ModelCard):
+    versions: list[str]
+    total_predictions: int
+    recent_accuracy: float | None
+    recent_roi: float | None
+    recent_window_days: int
+
+
+class Performance(BaseModel):
+    prediction_type: str
+    predictions: int
+    resolved: int
+    pending: int
+    accuracy: float | None
+    brier: float | None
+    log_loss: float | None
+    auc: float | None
+    bets: int
+    bets_won: int
+    roi: float | None = Field(description="Mean profit per unit bet on recommended bets")
+    roi_staked: float | None = Field(description="Profit over amount staked (Kelly sizes)")
+    closing_line_value: float | None
+    clv_bets: int
+
+
+class ModelPerformance(Performance):
+    model_name: str
+    model_version: str
+    days: int
+
+
+class LeaderboardEntry(Performance):
+    rank: int
+    model_name: str
+    model_version: str
+
+
+class Leaderboard(BaseModel):
+    metric: str
+    days: int
+    prediction_type: str | None
+    leaderboard: list[LeaderboardEntry]
+
+
+class RecentPrediction(BaseModel):
+    game_id: str
+    predicted_at: str
+    probability: float
+    predicted: int
+    actual: int | None
+    correct: bool | None
+    home_score: int | None
+    away_score: int | None
+    recommendation: BetRecommendation
+
+
+class RecentPredictions(BaseModel):
+    model_name: str
+    model_version: str
+    prediction_type: str
+    count: int
+    predictions: list[RecentPrediction]
+
+
+# ----------------------------------------------------------------------------- health
+class Component(BaseModel):
+    status: str = Field(description="up or down")
+    latency_ms: float
+    error: str | None = Field(None, description="Exception class when down")
+    detail: Any = None
+
+
+class Health(BaseModel):
+    status: str = Field(description="healthy or unhealthy")
+    failing: list[str]
+    components: dict[str, Component]
+    log_queue_depth: int
+    log_spill_bytes: int
+    now: str
+
+
+class Ready(BaseModel):
+    ready: bool
+    failing: list[str]
+
+
+class Live(BaseModel):
+    status: str

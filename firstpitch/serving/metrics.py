@@ -19,6 +19,8 @@ class Metrics:
     log_queue_depth: Any  # Gauge
     log_spill_bytes: Any  # Gauge
     model_retries: Any  # Counter
+    rejected: Any  # Counter[reason]: unauthenticated, forbidden, rate_limited, shed, too_large
+    dependency_errors: Any  # Counter[dependency]
 
 
 _metrics: Metrics | None = None
@@ -73,6 +75,16 @@ def metrics() -> Metrics:
             ),
             model_retries=Counter(
                 "firstpitch_model_retries_total", "Model-service calls retried (shed or connection)"
+            ),
+            rejected=Counter(
+                "firstpitch_rejected_requests_total",
+                "Requests turned away before any work, by reason",
+                ["reason"],
+            ),
+            dependency_errors=Counter(
+                "firstpitch_dependency_errors_total",
+                "Requests answered 503 because a dependency was unavailable",
+                ["dependency"],
             ),
         )
     return _metrics

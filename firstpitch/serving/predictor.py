@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 import numpy as np
 
 from features.cutoff import CutoffViolation, horizon_for
@@ -34,6 +33,7 @@ from firstpitch.serving.errors import CutoffRefused, NotYetPredictable, UnknownG
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelBackend
 from firstpitch.settings import Settings
+from storage.postgres import Database
 from storage.prediction_log import PredictionLogger, new_record_id
 
 log = logging.getLogger(__name__)
@@ -80,13 +80,13 @@ class Predictor:
         clock: Clock,
         store: FeatureStore,
         cache: PredictionCache,
-        pool: asyncpg.Pool,
+        db: Database,
         models: ModelBackend,
         served: ServedModels,
         logger: PredictionLogger,
     ) -> None:
         self.settings, self.clock, self.store, self.cache = settings, clock, store, cache
-        self.pool, self.models, self.served, self.logger = pool, models, served, logger
+        self.db, self.models, self.served, self.logger = db, models, served, logger
         self.policy = betting.BettingPolicy(
             devig_method=settings.devig_method,
             kelly_multiplier=settings.kelly_multiplier,
@@ -105,7 +105,7 @@ class Predictor:
         stale = [g for g, v in found.items() if v.horizon < horizon_for(v.cutoff, now) - FRESHNESS]
         missing = [g for g in game_ids if g not in found or g in stale]
         if missing:
-            async with self.pool.acquire() as conn:
+            async with self.db.connection() as conn:
                 try:
                     fresh = await compute_vectors(
                         conn, missing, cutoff_minutes=self.settings.cutoff_minutes, now=now

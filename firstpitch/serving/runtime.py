@@ -21,6 +21,7 @@ from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
 from firstpitch.serving import heap
+from firstpitch.serving.access import KeyRing, RateLimiter
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
 from firstpitch.serving.errors import Unavailable
@@ -41,9 +42,12 @@ class ApiRuntime:
     clock: Clock
     redis: aioredis.Redis
     pool: asyncpg.Pool
+    db: postgres.Database
     logger: PredictionLogger
     catalog: Catalog
     backend: ModelBackend
+    keyring: KeyRing
+    limiter: RateLimiter
     _predictor: Predictor | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -51,8 +55,13 @@ class ApiRuntime:
     @classmethod
     async def open(cls, settings: Settings, backend: ModelBackend) -> ApiRuntime:
         endpoints = resolve_endpoints(settings)
-        client = await redis_store.connect(endpoints.redis_url)
-        pool = await postgres.create_pool(endpoints.postgres_dsn, min_size=1, max_size=8)
+        client = await redis_store.connect(
+            endpoints.redis_url, timeout_s=settings.redis_timeout_ms / 1000
+        )
+        pg_timeout = settings.postgres_timeout_ms / 1000
+        pool = await postgres.create_pool(
+            endpoints.postgres_dsn, min_size=1, max_size=8, connect_timeout=pg_timeout
+        )
         async with pool.acquire() as conn:
             await postgres.migrate(conn)
         logger = PredictionLogger(
@@ -67,11 +76,17 @@ class ApiRuntime:
             clock=Clock(settings.now, settings.tz),
             redis=client,
             pool=pool,
+            db=postgres.Database(pool, settings.postgres_queue_ms / 1000),
             logger=logger,
             catalog=Catalog(settings.mlflow_uri, settings.mlflow_artifacts),
             backend=backend,
+            keyring=KeyRing(pool, settings.auth_refresh_s, pg_timeout),
+            limiter=RateLimiter(client, settings.rate_limit_per_minute, settings.rate_limit_burst),
         )
-        runtime._tasks.append(asyncio.create_task(runtime._gauges(), name="gauges"))
+        runtime.spawn(runtime._gauges(), "gauges")
+        if settings.auth_enabled:
+            await runtime.keyring.refresh()
+            runtime.spawn(runtime.keyring.run(), "api-keys")
         return runtime
 
     async def close(self) -> None:
@@ -107,7 +122,7 @@ class ApiRuntime:
                     self.clock,
                     FeatureStore(self.redis, self.settings.feature_ttl_s),
                     PredictionCache(self.redis, served.versions, served.feature_version),
-                    self.pool,
+                    self.db,
                     self.backend,
                     served,
                     self.logger,

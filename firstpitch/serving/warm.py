@@ -29,7 +29,7 @@ async def warm_once(rt: ApiRuntime, done: dict[str, str]) -> datetime | None:
     """Warm what is due; return when the next game reaches its cutoff (None: none today)."""
     predictor = await rt.predictor(wait_s=600)
     now = rt.clock.now()
-    async with rt.pool.acquire() as conn:
+    async with rt.db.connection() as conn:
         ids = await q.games_on(conn, rt.clock.today())
         meta = await q.game_meta(conn, ids) if ids else {}
     due, upcoming = [], []

@@ -270,6 +270,7 @@ def firstpitch_target(prep: Prepared, inference: str) -> Target:
         "FIRSTPITCH_NOW": PINNED,
         "FIRSTPITCH_PREDICTION_CACHE": "false",
         "FIRSTPITCH_INFERENCE": inference,
+        "FIRSTPITCH_AUTH_ENABLED": "false",  # the peers serve without keys too
     }
 
     def start(procs: Processes, port: int, log: Path) -> subprocess.Popen[bytes]:

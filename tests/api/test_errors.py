@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from firstpitch.api import errors
 from firstpitch.serving.errors import UnknownGame
 from firstpitch.serving.models import ModelUnavailable
+from storage.postgres import DatabaseUnavailable
 
 
 def app() -> FastAPI:
@@ -21,6 +23,14 @@ def app() -> FastAPI:
     @application.get("/models-down")
     async def models_down() -> None:
         raise ModelUnavailable("socket gone: /tmp/secret-path.sock")
+
+    @application.get("/redis-down")
+    async def redis_down() -> None:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    @application.get("/db-down")
+    async def db_down() -> None:
+        raise DatabaseUnavailable("PostgreSQL unavailable (ConnectionRefusedError)")
 
     @application.get("/boom")
     async def boom() -> None:
@@ -41,6 +51,10 @@ async def test_error_bodies() -> None:
         down = await client.get("/models-down")
         assert down.status_code == 503 and down.headers["retry-after"] == "1"
         assert "secret-path" not in down.text
+        for path, what in (("/redis-down", "(Redis)"), ("/db-down", "(PostgreSQL)")):
+            resp = await client.get(path)
+            assert resp.status_code == 503 and resp.headers["retry-after"] == "1"
+            assert what in resp.json()["message"] and "127.0.0.1" not in resp.text
         boom = await client.get("/boom")
         assert boom.status_code == 500 and boom.json()["error"] == "internal_error"
         assert "hunter2" not in boom.text and "Traceback" not in boom.text

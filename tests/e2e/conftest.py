@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
 from firstpitch.settings import PROJECT_ROOT, Settings
+from storage import api_keys
 from storage.embedded import free_port
+from storage.postgres import connect, migrate
 
 PINNED_NOW = "2021-07-04T15:00:00Z"
+_ADMIN_KEYS: dict[str, str] = {}
+
+
+def create_key(
+    dsn: str, name: str, scopes: tuple[str, ...] = ("predictions", "models"),
+    rate_limit: int | None = 10**8,
+) -> str:  # fmt: skip
+    """A real key in the database (callable from sync code and from running event loops)."""
+
+    async def make() -> str:
+        conn = await connect(dsn)
+        try:
+            await migrate(conn)
+            _, token = await api_keys.create(conn, name, list(scopes), rate_limit)
+            return token
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make()).result()
+
+
+def admin_key(dsn: str) -> str:
+    """One key with every scope per database, for tests not about access control."""
+    if dsn not in _ADMIN_KEYS:
+        _ADMIN_KEYS[dsn] = create_key(dsn, "tests-admin")
+    return _ADMIN_KEYS[dsn]
 
 
 @dataclass
@@ -26,6 +57,7 @@ class RunningService:
     proc: subprocess.Popen[bytes]
     log_path: Path
     spill_dir: Path
+    headers: dict[str, str] = field(default_factory=dict)
 
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:
@@ -75,7 +107,8 @@ def start_service(settings: Settings, dsn: str, tmp: Path, **env: str) -> Runnin
         env=environment, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    service = RunningService(f"http://127.0.0.1:{port}", proc, log_path, spill)
+    auth = {"Authorization": f"Bearer {admin_key(dsn)}"}
+    service = RunningService(f"http://127.0.0.1:{port}", proc, log_path, spill, auth)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -100,7 +133,13 @@ def service(
     # The batching model service behind bentoml.depends (the other path, in-process
     # inference, is the default: test_serve.py and tests/ship run it).
     running = start_service(
-        settings, ingested, tmp_path_factory.mktemp("service"), FIRSTPITCH_INFERENCE="service"
+        settings,
+        ingested,
+        tmp_path_factory.mktemp("service"),
+        FIRSTPITCH_INFERENCE="service",
+        # Tests here send up to 200 requests at once; shedding is tested on its own.
+        FIRSTPITCH_MAX_IN_FLIGHT="512",
+        FIRSTPITCH_AUTH_REFRESH_S="1",
     )
     yield running
     running.stop()
@@ -108,5 +147,5 @@ def service(
 
 @pytest.fixture
 def client(service: RunningService) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service.url, timeout=60) as c:
+    with httpx.Client(base_url=service.url, timeout=60, headers=service.headers) as c:
         yield c

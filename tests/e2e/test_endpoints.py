@@ -33,7 +33,9 @@ async def test_todays_games_are_warmed_at_startup(service: Any, ingested: str) -
     finally:
         await conn.close()
     assert len(ids) == 16
-    async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=service.url, headers=service.headers, timeout=30
+    ) as client:
         for _ in range(60):
             answers = [await client.get(f"/api/v1/predict/{g}") for g in ids]
             if all(a.status_code == 200 for a in answers):

@@ -49,7 +49,9 @@ async def test_postgres_down_mid_run_loses_nothing(
     postgres = EmbeddedPostgres(state_dir / "servers" / "postgres", durable=False)
     prefix = f"noloss-{uuid.uuid4().hex[:8]}"
     served = 0
-    async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=service.url, headers=service.headers, timeout=60
+    ) as client:
         today = [p["game_id"] for p in
                  (await client.get("/api/v1/predictions/today")).json()["predictions"]]  # fmt: skip
         resp = await client.post("/api/v1/predict/batch", json={"game_ids": today},
@@ -91,7 +93,7 @@ async def test_shutdown_flushes_every_queued_record(
     prefix = f"flush-{uuid.uuid4().hex[:8]}"
     served = 0
     try:
-        async with httpx.AsyncClient(base_url=svc.url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=svc.url, headers=svc.headers, timeout=60) as client:
             for i in range(25):
                 resp = await client.post("/api/v1/predict", json={"game_id": "ATL202107040"},
                                          headers={"x-request-id": f"{prefix}-{i}"})  # fmt: skip

@@ -31,7 +31,9 @@ async def test_served_probability_is_the_boosters_on_the_stored_vector(
     service: RunningService, redis_client: aioredis.Redis
 ) -> None:
     game = "CLE202107040"
-    async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=service.url, headers=service.headers, timeout=60
+    ) as client:
         body = (await client.post("/api/v1/predict", json={"game_id": game})).json()
     found, _ = await FeatureStore(redis_client, 600).read([game], FEATURE_VERSION)
     vector = found[game]
@@ -59,7 +61,7 @@ async def test_a_vector_past_its_cutoff_is_refused_and_never_served(
     service: RunningService, redis_client: aioredis.Redis
 ) -> None:
     game = "PHI202106300"  # a past game nobody has predicted in this session
-    client = httpx.AsyncClient(base_url=service.url, timeout=60)
+    client = httpx.AsyncClient(base_url=service.url, headers=service.headers, timeout=60)
     store = FeatureStore(redis_client, 600)
     first = await client.post("/api/v1/predict", json={"game_id": game})  # the honest vector
     assert first.status_code == 200, first.text
@@ -85,7 +87,9 @@ async def test_200_concurrent_requests_without_a_5xx(service: RunningService) ->
     """Enough concurrent calls to cross the depends() client's session refresh (every 100
     requests) many times over, mixing cache misses, hits and batches."""
     days = [f"202106{d:02d}" for d in range(1, 29)]
-    async with httpx.AsyncClient(base_url=service.url, timeout=120) as client:
+    async with httpx.AsyncClient(
+        base_url=service.url, headers=service.headers, timeout=120
+    ) as client:
         ids = (await client.get("/api/v1/predictions/today")).json()["predictions"]
         today = [p["game_id"] for p in ids]
 
@@ -110,7 +114,9 @@ async def test_get_falls_back_to_the_logged_prediction(
     service: RunningService, redis_client: aioredis.Redis
 ) -> None:
     game = "MIL202106300"
-    async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=service.url, headers=service.headers, timeout=60
+    ) as client:
         made = (await client.post("/api/v1/predict", json={"game_id": game})).json()
         async for key in redis_client.scan_iter(match=f"fp:pred:*:{game}"):
             await redis_client.delete(key)  # the cache is gone: Postgres must answer

@@ -51,7 +51,8 @@ async def test_smoke_load_test_serves_every_scenario_within_its_gates(
     games.write_text(json.dumps(ids))
     service = start_service(settings, ingested, tmp_path)
     try:
-        run = _run("--smoke", "--url", service.url, "--games-file", str(games),
+        key = service.headers["Authorization"].removeprefix("Bearer ")
+        run = _run("--smoke", "--url", service.url, "--games-file", str(games), "--api-key", key,
                    "--redis-url", settings.redis_url.get_secret_value(),  # type: ignore[union-attr]
                    "--out", str(out))  # fmt: skip
     finally:

@@ -15,7 +15,7 @@ import yaml
 
 from firstpitch.settings import PROJECT_ROOT, Settings
 from storage.embedded import free_port
-from tests.e2e.conftest import PINNED_NOW
+from tests.e2e.conftest import PINNED_NOW, admin_key
 
 UV = PROJECT_ROOT / ".tools" / "bin" / "uv"
 BENTOML = Path(sys.executable).parent / "bentoml"
@@ -92,7 +92,11 @@ def test_the_built_bento_serves_a_prediction(
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        resp = httpx.post(f"{url}/api/v1/predict", json={"game_id": "CIN202107040"}, timeout=30)
+        game = {"game_id": "CIN202107040"}
+        anonymous = httpx.post(f"{url}/api/v1/predict", json=game, timeout=30)
+        assert anonymous.status_code == 401  # the shipped configuration requires keys
+        key = {"Authorization": f"Bearer {admin_key(ingested)}"}
+        resp = httpx.post(f"{url}/api/v1/predict", json=game, headers=key, timeout=30)
         assert resp.status_code == 200, (tmp_path / "log").read_text()[-3000:]
         served = resp.json()["models"]
         assert served["home_win"]["model_version"] == champions["home_win"]["model_version"]

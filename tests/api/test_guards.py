@@ -1,0 +1,119 @@
+"""The ASGI guards' own logic, on a stand-in app: shedding, body limits, CORS, key parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from firstpitch.api.app import create_app
+from firstpitch.api.guards import BodyLimit, LoadShedder, bearer_token, required_scope
+from firstpitch.serve import auth_for
+from firstpitch.settings import Settings
+
+
+class SlowApp:
+    """Echoes the body it received, after holding the request for a while."""
+
+    def __init__(self, hold: float = 0.2) -> None:
+        self.hold = hold
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await asyncio.sleep(self.hold)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_shedder_turns_away_what_exceeds_the_limit_at_once() -> None:
+    shedder = LoadShedder(SlowApp(hold=0.3), limit=3)
+    async with _client(shedder) as client:
+        results = await asyncio.gather(*(client.post("/api/v1/predict") for _ in range(10)))
+        probe = await client.get("/health/live")
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200] * 3 + [503] * 7
+    shed = next(r for r in results if r.status_code == 503)
+    assert shed.json()["error"] == "overloaded" and shed.headers["retry-after"] == "1"
+    assert shed.elapsed.total_seconds() < 0.3  # answered before the accepted ones finish
+    assert probe.status_code == 200 and shedder.peak == 3 and shedder.in_flight == 0
+
+
+async def test_body_limit() -> None:
+    guard = BodyLimit(SlowApp(hold=0), max_bytes=100)
+    async with _client(guard) as client:
+        ok = await client.post("/x", content=b"a" * 100)
+        assert ok.status_code == 200 and ok.content == b"a" * 100  # passed on intact
+        big = await client.post("/x", content=b"a" * 101)
+        assert big.status_code == 413 and big.json()["error"] == "too_large"
+
+        async def chunks() -> Any:  # no Content-Length: counted as it streams
+            for _ in range(5):
+                yield b"b" * 30
+
+        streamed = await client.post("/x", content=chunks())
+        assert streamed.status_code == 413
+        lying = await client.post("/x", content=b"{}", headers={"content-length": "abc"})
+        assert lying.status_code == 400
+        assert (await client.get("/x")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        ([(b"authorization", b"Bearer fpk_1")], "fpk_1"),
+        ([(b"authorization", b"bearer  fpk_1 ")], "fpk_1"),
+        ([(b"x-api-key", b"fpk_2")], "fpk_2"),
+        ([(b"authorization", b"Basic abc")], None),
+        ([(b"authorization", b"Bearer ")], None),
+        ([], None),
+    ],
+)
+def test_bearer_token(headers: list[tuple[bytes, bytes]], token: str | None) -> None:
+    assert bearer_token({"headers": headers}) == token
+
+
+def test_scope_of_each_route() -> None:
+    assert required_scope("/api/v1/predict") == "predictions"
+    assert required_scope("/api/v1/predict/batch") == "predictions"
+    assert required_scope("/api/v1/predictions/today") == "predictions"
+    assert required_scope("/api/v1/models/leaderboard") == "models"
+    assert required_scope("/health") is None
+
+
+async def test_cors_allows_only_configured_origins() -> None:
+    app = create_app(Settings(cors_origins=["https://app.example"]))  # type: ignore[call-arg]
+    preflight = {"access-control-request-method": "POST",
+                 "access-control-request-headers": "authorization,content-type"}  # fmt: skip
+    async with _client(app) as client:
+        allowed = await client.options(
+            "/api/v1/predict", headers=preflight | {"origin": "https://app.example"}
+        )
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        other = await client.options(
+            "/api/v1/predict", headers=preflight | {"origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_auth_off_warns_and_is_only_implicit_in_the_demo(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        create_app(Settings(auth_enabled=False))  # type: ignore[call-arg]
+    assert "API authentication is OFF" in caplog.text
+    on = Settings()
+    assert auth_for(on, {"postgres": False, "redis": False}, {}) is False  # the embedded demo
+    assert auth_for(on, {"postgres": False, "redis": False}, {"FIRSTPITCH_AUTH_ENABLED": "1"})
+    assert auth_for(on, {"postgres": True, "redis": False}, {}) is True  # production: on
