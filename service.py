@@ -66,7 +66,9 @@ class FirstPitch:
     @bentoml.on_startup
     async def open_clients(self) -> None:
         backend: ModelBackend = (
-            LocalModels() if settings.inference == "local" else RemoteModels(self.model_service)
+            LocalModels()
+            if settings.inference == "local"
+            else RemoteModels(self.model_service, deadline_s=settings.model_timeout_ms / 1000)
         )
         self.runtime = await ApiRuntime.open(settings, backend)
         heap.freeze()

@@ -67,8 +67,11 @@ class Settings(BaseSettings):
     """Adaptive batching in the model service."""
     max_batch_size: int = 128
     """Largest batch (rows) the model service forms."""
-    max_latency_ms: int = 2000
+    max_latency_ms: int = 1000
     """Batcher's shedding threshold; requests it would delay longer are retried by the API."""
+    model_timeout_ms: int = 2000
+    """Deadline of a model-service call, retries included; a miss answers 503 and fails the
+    next calls fast for a second (a dead model process is waited on, not refused)."""
     prediction_cache: bool = True
     """Serve cached predictions; off makes every call take the full path (for benchmarks)."""
     default_model: str = "firstpitch-home-win"

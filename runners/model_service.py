@@ -25,7 +25,7 @@ def _env_bool(name: str, default: bool) -> bool:
 bentoml_fixes.apply()
 BATCHING = _env_bool("FIRSTPITCH_BATCHING", True)
 MAX_BATCH_SIZE = int(os.environ.get("FIRSTPITCH_MAX_BATCH_SIZE", "128"))
-MAX_LATENCY_MS = int(os.environ.get("FIRSTPITCH_MAX_LATENCY_MS", "2000"))
+MAX_LATENCY_MS = int(os.environ.get("FIRSTPITCH_MAX_LATENCY_MS", "1000"))
 WORKERS = int(os.environ.get("FIRSTPITCH_MODEL_WORKERS", "1"))
 
 

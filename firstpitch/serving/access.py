@@ -35,6 +35,7 @@ class KeyRing:
         self.pool, self.refresh_s, self.timeout_s = pool, refresh_s, timeout_s
         self.keys: dict[str, ApiKey] = {}
         self._window, self._lookups = 0.0, 0
+        self._pending: dict[str, asyncio.Task[ApiKey | None]] = {}
         self._refreshing: asyncio.Task[bool] | None = None
 
     async def refresh(self) -> bool:
@@ -70,6 +71,15 @@ class KeyRing:
         return key
 
     async def _lookup(self, key_id: str) -> ApiKey | None:
+        """One query per unknown key id at a time: concurrent requests share it."""
+        task = self._pending.get(key_id)
+        if task is None:
+            task = asyncio.create_task(self._fetch(key_id))
+            self._pending[key_id] = task
+            task.add_done_callback(lambda _: self._pending.pop(key_id, None))
+        return await asyncio.shield(task)
+
+    async def _fetch(self, key_id: str) -> ApiKey | None:
         now = time.monotonic()
         if now - self._window >= 1.0:
             self._window, self._lookups = now, 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from http import HTTPStatus
 from typing import Any, Protocol
 
@@ -30,17 +31,52 @@ class RemoteModels:
     """Calls the model service through its ``bentoml.depends`` proxy.
 
     Retries what is safe to retry — the batcher shedding a request (503), a refused or
-    dropped connection — with jittered exponential backoff inside a deadline, so neither
-    reaches a client as a 5xx. Predictions are pure, so a retried call is harmless.
+    dropped connection — with jittered exponential backoff, all within ``deadline_s``.
+    Predictions are pure, so a retried call is harmless.
+
+    A model-service process that dies leaves its listening socket with BentoML's arbiter:
+    calls are accepted and then wait, unanswered, until a new process is up. So a call that
+    misses its deadline opens a breaker: for ``cooldown_s`` calls fail at once (503), then
+    one trial call is let through to see whether the service is back.
     """
 
-    def __init__(self, proxy: Any, attempts: int = 6, base_delay: float = 0.005) -> None:
+    def __init__(
+        self,
+        proxy: Any,
+        attempts: int = 6,
+        base_delay: float = 0.005,
+        deadline_s: float = 2.0,
+        cooldown_s: float = 1.0,
+    ) -> None:
         self.proxy = proxy
         self.attempts = attempts
         self.base_delay = base_delay
+        self.deadline_s, self.cooldown_s = deadline_s, cooldown_s
         self.retries = 0
+        self._down_until = 0.0
+        self._trial = False
 
     async def _call(self, method: str, *args: Any) -> Any:
+        now = time.monotonic()
+        if now < self._down_until or (self._down_until and self._trial):
+            raise ModelUnavailable("model service unavailable (breaker open)")
+        trial = bool(self._down_until)
+        self._trial = trial
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                result = await self._attempts(method, *args)
+        except TimeoutError as exc:
+            self._down_until = time.monotonic() + self.cooldown_s
+            raise ModelUnavailable(
+                f"model service {method} unanswered within {self.deadline_s} s"
+            ) from exc
+        finally:
+            if trial:
+                self._trial = False
+        self._down_until = 0.0
+        return result
+
+    async def _attempts(self, method: str, *args: Any) -> Any:
         import aiohttp
         from bentoml.exceptions import BentoMLException
 

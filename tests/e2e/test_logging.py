@@ -14,6 +14,8 @@ from firstpitch.settings import Settings
 from storage.embedded import EmbeddedPostgres
 from storage.postgres import connect
 from tests.e2e.conftest import RunningService, start_service
+from tests.faults.conftest import wait_logged
+from tests.faults.load import Load, today, wait_for
 
 
 async def _logged(dsn: str, prefix: str) -> int:
@@ -41,47 +43,40 @@ async def _wait_logged(dsn: str, prefix: str, expected: int, seconds: float = 30
     return found
 
 
-async def test_postgres_down_mid_run_loses_nothing(
+async def test_postgres_down_under_load_loses_nothing(
     service: RunningService, state_dir: Path, ingested: str
 ) -> None:
     if os.environ.get("FIRSTPITCH_TEST_POSTGRES_DSN"):
-        pytest.skip("stopping Postgres needs the embedded test server")
+        pytest.fail("stopping Postgres needs the embedded test server (unset the external DSN)")
     postgres = EmbeddedPostgres(state_dir / "servers" / "postgres", durable=False)
-    prefix = f"noloss-{uuid.uuid4().hex[:8]}"
-    served = 0
-    async with httpx.AsyncClient(
-        base_url=service.url, headers=service.headers, timeout=60
-    ) as client:
-        today = [p["game_id"] for p in
-                 (await client.get("/api/v1/predictions/today")).json()["predictions"]]  # fmt: skip
-        resp = await client.post("/api/v1/predict/batch", json={"game_ids": today},
-                                 headers={"x-request-id": f"{prefix}-warm"})  # fmt: skip
-        assert resp.status_code == 200
-        served += len(resp.json())
+    games = await today(service.url, service.headers)  # predicted and cached: no Postgres needed
+    load = Load(service.url, service.headers, games)
+    load.start()
+    async with httpx.AsyncClient(base_url=service.url, timeout=60) as probe:
+        await asyncio.sleep(1)
         postgres.stop()
         try:
-            for i in range(40):
-                resp = await client.post("/api/v1/predict", json={"game_id": today[i % len(today)]},
-                                         headers={"x-request-id": f"{prefix}-{i}"})  # fmt: skip
-                assert resp.status_code == 200, (
-                    resp.text
-                )  # served from Redis while Postgres is down
-                served += 1
-            health = await client.get("/health")
+            health = await probe.get("/health")
             assert health.status_code == 503 and "postgres" in health.json()["failing"]
-            for _ in range(40):
-                if (await client.get("/health")).json()["log_spill_bytes"] > 0:
-                    break
-                await asyncio.sleep(0.25)
-            assert (await client.get("/health")).json()["log_spill_bytes"] > 0
+            await wait_for(
+                lambda: _spilled(probe), within=20
+            )  # records are going to the spill file
+            await asyncio.sleep(2)
         finally:
             postgres.start()
-        assert await _wait_logged(ingested, prefix, served) == served
-        for _ in range(40):
-            if (await client.get("/health")).json()["log_spill_bytes"] == 0:
-                break
-            await asyncio.sleep(0.25)
-        assert (await client.get("/health")).status_code == 200
+        await asyncio.sleep(1)
+        await load.stop()
+        assert set(load.statuses()) == {200}, load.statuses()  # served throughout
+        found = await wait_logged(ingested, load.prefix, load.served_records())
+        assert found.rows == load.served_records() == found.distinct
+        assert found.request_ids == load.served_ids()
+        await wait_for(lambda: _spilled(probe, empty=True), within=30)
+        assert (await probe.get("/health")).status_code == 200
+
+
+async def _spilled(client: httpx.AsyncClient, empty: bool = False) -> bool:
+    spill = (await client.get("/health")).json()["log_spill_bytes"]
+    return bool(spill == 0 if empty else spill > 0)
 
 
 async def test_shutdown_flushes_every_queued_record(

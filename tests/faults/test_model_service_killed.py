@@ -1,0 +1,74 @@
+"""The model-service process killed under load: quick 503s, recovery when it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+
+from firstpitch.settings import Settings
+from tests.e2e.conftest import start_service
+from tests.faults.load import Load, today, wait_for
+
+
+def model_workers(root_pid: int) -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process(root_pid).children(recursive=True):
+        try:
+            if "firstpitch-models" in child.cmdline():  # --service-name of runners/
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+async def test_model_service_killed_answers_503_then_recovers(
+    settings: Settings, ingested: str, champions: dict[str, object], tmp_path: Path
+) -> None:
+    # Every request needs the models: no prediction cache.
+    svc = start_service(settings, ingested, tmp_path, FIRSTPITCH_INFERENCE="service",
+                        FIRSTPITCH_PREDICTION_CACHE="false")  # fmt: skip
+    try:
+        games = await today(svc.url, svc.headers)
+        load = Load(svc.url, svc.headers, games)
+        load.start()
+        await asyncio.sleep(1.5)
+        (worker,) = model_workers(svc.proc.pid)
+        killed_at = time.monotonic()
+        os.kill(worker.pid, signal.SIGKILL)
+
+        async def respawned() -> bool:
+            return any(w.pid != worker.pid for w in model_workers(svc.proc.pid))
+
+        await wait_for(respawned, within=30)
+        await wait_for(lambda: _recent_ok(load), within=90)
+        back_at = time.monotonic()
+        await asyncio.sleep(1)
+        await load.stop()
+    finally:
+        svc.stop()
+    before = [o for o in load.between(0, killed_at) if o.started + o.latency_s < killed_at]
+    gap = load.between(killed_at, back_at)
+    after = load.between(back_at)
+    assert before and load.statuses(before) == {200: len(before)}
+    assert set(load.statuses()) <= {200, 503}, load.statuses()  # never a 500
+    print(f"model service killed: {load.statuses(gap)} until back {back_at - killed_at:.1f} s")
+    failed = [o for o in gap if o.status == 503]
+    assert failed, "the kill went unnoticed"
+    assert {o.error for o in failed} == {"unavailable"}
+    # A dead process's socket still accepts (BentoML's arbiter holds it): the first calls
+    # wait out the 2 s model deadline, the breaker then answers at once.
+    slowest = max(o.latency_s for o in failed)
+    assert slowest < 3.0, f"a 503 took {slowest:.2f} s"
+    fast = [o for o in failed if o.latency_s < 0.5]
+    assert len(fast) > len(failed) / 2, "the breaker did not make 503s fast"
+    assert after and load.statuses(after) == {200: len(after)}
+
+
+async def _recent_ok(load: Load) -> bool:
+    recent = load.outcomes[-10:]
+    return len(recent) == 10 and all(o.status == 200 for o in recent)

@@ -1,0 +1,62 @@
+"""Redis stopped under load: fast 503s naming Redis, never a hang or a 500; self-recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+
+from firstpitch.settings import Settings
+from storage.embedded import EmbeddedValkey
+from tests.e2e.conftest import start_service
+from tests.faults.load import Load, today, wait_for
+
+
+async def test_redis_outage_fails_fast_and_recovers_without_restart(
+    settings: Settings, ingested: str, champions: dict[str, object], tmp_path: Path
+) -> None:
+    redis = EmbeddedValkey(tmp_path / "redis", durable=False)  # this test's own Redis
+    url = redis.start()
+    svc = start_service(settings, ingested, tmp_path, FIRSTPITCH_REDIS_URL=url)
+    pid = svc.proc.pid
+    try:
+        games = await today(svc.url, svc.headers)
+        load = Load(svc.url, svc.headers, games)
+        load.start()
+        await asyncio.sleep(1.5)
+        down_at = time.monotonic()
+        redis.stop()
+        async with httpx.AsyncClient(base_url=svc.url, timeout=10) as probe:
+            health = await probe.get("/health")
+            assert health.status_code == 503 and "redis" in health.json()["failing"]
+            assert (await probe.get("/health/ready")).status_code == 503
+            await asyncio.sleep(3)
+            up_at = time.monotonic()
+            redis.start()
+
+            async def answering() -> bool:
+                resp = await probe.post("/api/v1/predict", json={"game_id": games[0]},
+                                        headers=svc.headers)  # fmt: skip
+                return resp.status_code == 200
+
+            recovered_in = await wait_for(answering, within=15)
+            await asyncio.sleep(1)
+            await load.stop()
+            assert (await probe.get("/health")).status_code == 200
+    finally:
+        svc.stop()
+        redis.stop()
+    assert svc.proc.pid == pid  # recovered by itself, no restart
+    before = [o for o in load.between(0, down_at) if o.started + o.latency_s < down_at]
+    during = load.between(down_at + 0.2, up_at)  # after the outage is certainly visible
+    after = load.between(up_at + recovered_in + 0.5)
+    assert load.statuses(before) == {200: len(before)} and before
+    assert during and set(load.statuses(during)) == {503}
+    assert {o.error for o in during} == {"unavailable"}
+    slowest = max(o.latency_s for o in during)
+    assert slowest < 1.0, f"an outage answer took {slowest:.2f} s"
+    assert after and load.statuses(after) == {200: len(after)}
+    assert set(load.statuses()) <= {200, 503}  # never a 500, never a dropped connection
+    assert "Traceback" not in svc.log()
