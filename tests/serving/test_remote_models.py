@@ -35,7 +35,7 @@ async def test_deadline_then_fast_failures_then_recovery() -> None:
 
     proxy.hang = True
     started = time.monotonic()
-    with pytest.raises(ModelUnavailable, match="within 0.2 s"):
+    with pytest.raises(ModelUnavailable, match=r"within 0\.2 s"):
         await models.predict(x)
     assert time.monotonic() - started < 0.5
     calls = proxy.calls
