@@ -78,6 +78,9 @@ class Catalog:
         return described
 
     async def versions(self, name: str) -> list[str]:
+        if name not in TARGET_OF:  # the name goes into an MLflow filter: known names only
+            raise UnknownModel(f"unknown model {name!r}; models: {', '.join(sorted(TARGET_OF))}")
+
         def list_versions() -> list[str]:
             found = self._client().search_model_versions(f"name = '{name}'")
             return sorted((str(v.version) for v in found), key=int)

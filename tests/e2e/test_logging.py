@@ -15,7 +15,7 @@ from storage.embedded import EmbeddedPostgres
 from storage.postgres import connect
 from tests.e2e.conftest import RunningService, start_service
 from tests.faults.conftest import wait_logged
-from tests.faults.load import Load, today, wait_for
+from tests.faults.load import Load, hold, report, today, wait_for
 
 
 async def _logged(dsn: str, prefix: str) -> int:
@@ -53,7 +53,7 @@ async def test_postgres_down_under_load_loses_nothing(
     load = Load(service.url, service.headers, games)
     load.start()
     async with httpx.AsyncClient(base_url=service.url, timeout=60) as probe:
-        await asyncio.sleep(1)
+        await hold(1)
         postgres.stop()
         try:
             health = await probe.get("/health")
@@ -61,15 +61,16 @@ async def test_postgres_down_under_load_loses_nothing(
             await wait_for(
                 lambda: _spilled(probe), within=20
             )  # records are going to the spill file
-            await asyncio.sleep(2)
+            await hold(2)
         finally:
             postgres.start()
-        await asyncio.sleep(1)
+        await hold(1)
         await load.stop()
         assert set(load.statuses()) == {200}, load.statuses()  # served throughout
         found = await wait_logged(ingested, load.prefix, load.served_records())
         assert found.rows == load.served_records() == found.distinct
         assert found.request_ids == load.served_ids()
+        report("postgres_down", load, logged=found.rows, distinct=found.distinct)
         await wait_for(lambda: _spilled(probe, empty=True), within=30)
         assert (await probe.get("/health")).status_code == 200
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -12,6 +14,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+# Phases of the fault tests last seconds in CI; loadtests/soak_faults.py stretches them.
+SCALE = float(os.environ.get("FIRSTPITCH_FAULT_SCALE", "1"))
+
+
+async def hold(seconds: float) -> None:
+    """Let a phase (load before, during, after a fault) run for ``seconds`` × SCALE."""
+    await asyncio.sleep(seconds * SCALE)
+
+
+def report(scenario: str, load: Load, **facts: Any) -> None:
+    """One line per scenario (``FAULT {json}``) that the soak script collects."""
+    statuses = {str(k): v for k, v in sorted(load.statuses().items(), key=str)}
+    line = {"scenario": scenario, "scale": SCALE, "requests": len(load.outcomes),
+            "statuses": statuses, "served_records": load.served_records(), **facts}  # fmt: skip
+    print("FAULT " + json.dumps(line), flush=True)
 
 
 @dataclass

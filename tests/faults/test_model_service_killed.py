@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -12,7 +11,7 @@ import psutil
 
 from firstpitch.settings import Settings
 from tests.e2e.conftest import start_service
-from tests.faults.load import Load, today, wait_for
+from tests.faults.load import Load, hold, report, today, wait_for
 
 
 def model_workers(root_pid: int) -> list[psutil.Process]:
@@ -36,7 +35,7 @@ async def test_model_service_killed_answers_503_then_recovers(
         games = await today(svc.url, svc.headers)
         load = Load(svc.url, svc.headers, games)
         load.start()
-        await asyncio.sleep(1.5)
+        await hold(1.5)
         (worker,) = model_workers(svc.proc.pid)
         killed_at = time.monotonic()
         os.kill(worker.pid, signal.SIGKILL)
@@ -47,7 +46,7 @@ async def test_model_service_killed_answers_503_then_recovers(
         await wait_for(respawned, within=30)
         await wait_for(lambda: _recent_ok(load), within=90)
         back_at = time.monotonic()
-        await asyncio.sleep(1)
+        await hold(1)
         await load.stop()
     finally:
         svc.stop()
@@ -56,7 +55,6 @@ async def test_model_service_killed_answers_503_then_recovers(
     after = load.between(back_at)
     assert before and load.statuses(before) == {200: len(before)}
     assert set(load.statuses()) <= {200, 503}, load.statuses()  # never a 500
-    print(f"model service killed: {load.statuses(gap)} until back {back_at - killed_at:.1f} s")
     failed = [o for o in gap if o.status == 503]
     assert failed, "the kill went unnoticed"
     assert {o.error for o in failed} == {"unavailable"}
@@ -65,6 +63,8 @@ async def test_model_service_killed_answers_503_then_recovers(
     slowest = max(o.latency_s for o in failed)
     assert slowest < 3.0, f"a 503 took {slowest:.2f} s"
     fast = [o for o in failed if o.latency_s < 0.5]
+    report("model_service_killed", load, unavailable=len(failed), fast_503=len(fast),
+           slowest_503_ms=slowest * 1000, back_after_s=back_at - killed_at)  # fmt: skip
     assert len(fast) > len(failed) / 2, "the breaker did not make 503s fast"
     assert after and load.statuses(after) == {200: len(after)}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import httpx
 from firstpitch.settings import Settings
 from storage.embedded import EmbeddedValkey
 from tests.e2e.conftest import start_service
-from tests.faults.load import Load, today, wait_for
+from tests.faults.load import Load, hold, report, today, wait_for
 
 
 async def test_redis_outage_fails_fast_and_recovers_without_restart(
@@ -25,14 +24,14 @@ async def test_redis_outage_fails_fast_and_recovers_without_restart(
         games = await today(svc.url, svc.headers)
         load = Load(svc.url, svc.headers, games)
         load.start()
-        await asyncio.sleep(1.5)
+        await hold(1.5)
         down_at = time.monotonic()
         redis.stop()
         async with httpx.AsyncClient(base_url=svc.url, timeout=10) as probe:
             health = await probe.get("/health")
             assert health.status_code == 503 and "redis" in health.json()["failing"]
             assert (await probe.get("/health/ready")).status_code == 503
-            await asyncio.sleep(3)
+            await hold(3)
             up_at = time.monotonic()
             redis.start()
 
@@ -42,7 +41,7 @@ async def test_redis_outage_fails_fast_and_recovers_without_restart(
                 return resp.status_code == 200
 
             recovered_in = await wait_for(answering, within=15)
-            await asyncio.sleep(1)
+            await hold(1)
             await load.stop()
             assert (await probe.get("/health")).status_code == 200
     finally:
@@ -56,6 +55,8 @@ async def test_redis_outage_fails_fast_and_recovers_without_restart(
     assert during and set(load.statuses(during)) == {503}
     assert {o.error for o in during} == {"unavailable"}
     slowest = max(o.latency_s for o in during)
+    report("redis_down", load, outage_answers=len(during), slowest_outage_ms=slowest * 1000,
+           recovered_in_s=recovered_in)  # fmt: skip
     assert slowest < 1.0, f"an outage answer took {slowest:.2f} s"
     assert after and load.statuses(after) == {200: len(after)}
     assert set(load.statuses()) <= {200, 503}  # never a 500, never a dropped connection

@@ -3,13 +3,12 @@ the only 5xx is the quick shedding answer."""
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 from pathlib import Path
 
 from firstpitch.settings import Settings
 from tests.e2e.conftest import start_service
-from tests.faults.load import Load, today
+from tests.faults.load import Load, hold, report, today
 
 CAPACITY = 4  # requests in flight the worker takes
 
@@ -28,7 +27,7 @@ async def test_three_times_capacity_is_shed_not_queued(
         load = Load(svc.url, svc.headers, games, concurrency=3 * CAPACITY,
                     body=lambda n: {"game_ids": games, "include_explanation": True})  # fmt: skip
         load.start()
-        await asyncio.sleep(6)
+        await hold(6)
         await load.stop()
     finally:
         svc.stop()
@@ -38,8 +37,9 @@ async def test_three_times_capacity_is_shed_not_queued(
     assert {o.error for o in shed} == {"overloaded"}
     p50, p99 = _p(accepted, 50), _p(accepted, 99)
     shed_p99 = _p([o.latency_s for o in shed], 99)
-    print(f"shedding: {len(accepted)} accepted (p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms),"
-          f" {len(shed)} shed (p99 {shed_p99 * 1000:.0f} ms)")  # fmt: skip
+    report("shedding_3x", load, capacity=CAPACITY, clients=3 * CAPACITY, accepted=len(accepted),
+           accepted_p50_ms=p50 * 1000, accepted_p99_ms=p99 * 1000, shed=len(shed),
+           shed_p99_ms=shed_p99 * 1000)  # fmt: skip
     # Bounded: at most CAPACITY requests share the worker, so an accepted request waits for
     # a few others, not for a queue of everyone (a generous bound on a shared 2-core box).
     assert p99 < 1.0, f"accepted p99 {p99:.2f} s"

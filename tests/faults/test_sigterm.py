@@ -9,7 +9,7 @@ from pathlib import Path
 from firstpitch.settings import Settings
 from tests.e2e.conftest import start_service
 from tests.faults.conftest import logged, wait_logged
-from tests.faults.load import Load, today
+from tests.faults.load import Load, hold, report, today
 
 
 async def test_sigterm_under_load_loses_no_served_prediction(
@@ -20,7 +20,7 @@ async def test_sigterm_under_load_loses_no_served_prediction(
     games = await today(svc.url, svc.headers)
     load = Load(svc.url, svc.headers, games, concurrency=8)
     load.start()
-    await asyncio.sleep(2)
+    await hold(2)
     svc.proc.send_signal(signal.SIGTERM)
     code = await asyncio.to_thread(svc.proc.wait, 90)
     await load.stop()
@@ -39,5 +39,6 @@ async def test_sigterm_under_load_loses_no_served_prediction(
         again = await wait_logged(ingested, load.prefix, found.rows)
     finally:
         restarted.stop()
+    report("sigterm", load, exit_code=code, logged_at_exit=found.rows, after_restart=again.rows)
     assert again.rows == again.distinct == found.rows  # nothing was left to replay twice
     assert not list((tmp_path / "spill").glob("spill-*"))

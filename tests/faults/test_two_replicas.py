@@ -14,7 +14,7 @@ from firstpitch.settings import Settings
 from storage.embedded import EmbeddedPostgres
 from tests.e2e.conftest import create_key, start_service
 from tests.faults.conftest import wait_logged
-from tests.faults.load import Load, today
+from tests.faults.load import Load, hold, report, today
 
 
 async def test_two_replicas_log_every_prediction_once(
@@ -33,11 +33,11 @@ async def test_two_replicas_log_every_prediction_once(
                  for p, s in (("replica-a", a), ("replica-b", b))]  # fmt: skip
         for load in loads:
             load.start()
-        await asyncio.sleep(1.5)
+        await hold(1.5)
         postgres.stop()  # both replicas spill, then both replay
-        await asyncio.sleep(2)
+        await hold(2)
         postgres.start()
-        await asyncio.sleep(1.5)
+        await hold(1.5)
         for load in loads:
             await load.stop()
         for load in loads:
@@ -45,6 +45,7 @@ async def test_two_replicas_log_every_prediction_once(
             found = await wait_logged(ingested, load.prefix, load.served_records())
             assert found.rows == found.distinct == load.served_records(), load.prefix
             assert found.request_ids == load.served_ids()
+            report("two_replicas_postgres_blip", load, logged=found.rows, distinct=found.distinct)
 
         # One key, limited to 30 a minute, hammered through both replicas at once.
         key = {"Authorization": f"Bearer {create_key(ingested, 'shared', rate_limit=30)}"}

@@ -1,0 +1,60 @@
+"""Long fault soak: the fault scenarios of the test suite with every phase stretched.
+
+Runs tests/faults/ and the Postgres outage of tests/e2e/test_logging.py with
+``FIRSTPITCH_FAULT_SCALE`` (default 10: each load phase ten times as long as in CI) for
+``--rounds`` rounds, each round on fresh embedded servers, real processes throughout; every
+scenario prints one ``FAULT {json}`` line (requests, statuses, served and logged records,
+timings), collected into ``reports/soak/summary.json``. Exits non-zero if any round failed.
+
+  .venv/bin/python loadtests/soak_faults.py [--scale 10] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ["tests/faults", "tests/e2e/test_logging.py::test_postgres_down_under_load_loses_nothing"]
+
+
+def run_round(scale: float, log: Path) -> tuple[int, list[dict[str, object]], float]:
+    env = os.environ | {"FIRSTPITCH_FAULT_SCALE": str(scale)}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+           "-o", "timeout=3600", *TESTS]  # fmt: skip
+    started = time.monotonic()
+    with log.open("w") as sink:
+        code = subprocess.call(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    lines = [ln for ln in log.read_text().splitlines() if ln.startswith("FAULT ")]
+    return code, [json.loads(ln[len("FAULT ") :]) for ln in lines], time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "soak")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rounds = []
+    for n in range(1, args.rounds + 1):
+        log = args.out / f"round-{n}.log"
+        print(f"round {n}/{args.rounds}: scale {args.scale} (log: {log})", flush=True)
+        code, scenarios, wall = run_round(args.scale, log)
+        rounds.append({"round": n, "passed": code == 0, "wall_s": round(wall, 1),
+                       "scenarios": scenarios})  # fmt: skip
+        for s in scenarios:
+            print(f"  {s['scenario']}: {s['requests']} requests {s['statuses']}", flush=True)
+        print(f"  {'PASS' if code == 0 else 'FAIL'} in {wall:.0f} s", flush=True)
+    summary = {"scale": args.scale, "rounds": rounds, "passed": all(r["passed"] for r in rounds)}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return 0 if summary["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
