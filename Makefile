@@ -5,7 +5,7 @@ export BENTOML_HOME ?= $(CURDIR)/.state/bentoml
 export BENTOML_DO_NOT_TRACK := true
 PY := .venv/bin/python
 
-.PHONY: setup serve test lint bento container loadtest loadtest-smoke compare bench requirements
+.PHONY: setup serve test lint bento container loadtest loadtest-smoke compare bench fuzz soak requirements
 
 setup:
 	./run.sh setup
@@ -46,6 +46,18 @@ loadtest-smoke: setup
 
 compare: setup
 	$(PY) loadtests/compare/run_compare.py
+
+# Long schemathesis run against a running service, e.g. `./run.sh serve`; the key (both
+# scopes, a high rate limit) comes from $FIRSTPITCH_FUZZ_API_KEY. Summary: reports/fuzz/.
+FUZZ_URL ?= http://127.0.0.1:3000
+FUZZ_EXAMPLES ?= 500
+fuzz: setup
+	$(PY) loadtests/fuzz_api.py --url $(FUZZ_URL) --max-examples $(FUZZ_EXAMPLES)
+
+# The fault scenarios of tests/faults with every phase stretched (reports/soak/summary.json).
+SOAK_SCALE ?= 10
+soak: setup
+	$(PY) loadtests/soak_faults.py --scale $(SOAK_SCALE)
 
 bench: setup
 	$(PY) loadtests/bench_service.py

@@ -7,11 +7,10 @@ per worker in the startup hook and closed (log flushed) in the shutdown hook.
 
 from __future__ import annotations
 
-from typing import Any
-
 import bentoml
 
 from firstpitch.api.app import create_app
+from firstpitch.api.edges import BentoEdges
 from firstpitch.serving import bentoml_fixes, heap
 from firstpitch.serving.models import LocalModels, ModelBackend, RemoteModels
 from firstpitch.serving.runtime import ApiRuntime
@@ -23,29 +22,6 @@ bentoml_fixes.apply()
 
 settings = Settings()
 app = create_app(settings)
-HIDDEN = ("/docs.json", "/static_content", "/assets")
-
-
-class HideBentoDocs:
-    """BentoML's own interactive UI stays hidden unless debug is on (our schema: /openapi.json)."""
-
-    def __init__(self, app: Any, debug: bool = False) -> None:
-        self.app, self.debug = app, debug
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not self.debug and (path == "/" or path.startswith(HIDDEN)):
-            body = b'{"error":"http_error","message":"interactive docs are disabled"}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 404,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self.app(scope, receive, send)
 
 
 @bentoml.service(
@@ -81,4 +57,4 @@ class FirstPitch:
             await self.runtime.close()
 
 
-FirstPitch.add_asgi_middleware(HideBentoDocs, debug=settings.debug)  # type: ignore[attr-defined]
+FirstPitch.add_asgi_middleware(BentoEdges, debug=settings.debug)  # type: ignore[attr-defined]

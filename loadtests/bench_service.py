@@ -1,7 +1,8 @@
 """Benchmark: latency of the full prediction path through real HTTP (p50, p99, req/s).
 
 Scenarios, for the model service with its adaptive batcher on, then off, then with the
-models in the API process (three service runs):
+models in the API process, without and with API keys (four service runs; "local_auth" adds
+the key check and the per-key rate limit in Redis to every request):
   single-miss   one game per request, prediction cache cold (feature vector in Redis)
   single-hit    one game per request, prediction cached
   batch10/50    10 or 50 games per request, prediction cache cold
@@ -32,7 +33,7 @@ from firstpitch.bootstrap import bring_up
 from firstpitch.runtime import configure_environment, resolve_endpoints
 from firstpitch.serve import launch, stop, wait_ready
 from firstpitch.settings import Settings
-from storage import postgres
+from storage import api_keys, postgres
 from storage.embedded import free_port
 
 PINNED = "2021-10-04T12:00:00Z"
@@ -53,9 +54,11 @@ async def flush_predictions(url: str) -> None:
     await client.aclose()
 
 
-async def run_scenarios(base: str, redis_url: str, games: list[str], n: int) -> dict[str, Any]:
+async def run_scenarios(
+    base: str, redis_url: str, games: list[str], n: int, headers: dict[str, str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
 
         async def timed(path: str, body: dict[str, Any]) -> float:
             started = time.perf_counter()
@@ -97,15 +100,16 @@ async def run_scenarios(base: str, redis_url: str, games: list[str], n: int) -> 
     return out
 
 
-async def prepare(settings: Settings) -> tuple[Any, list[str]]:
+async def prepare(settings: Settings) -> tuple[Any, list[str], str]:
     endpoints = resolve_endpoints(settings)
     await bring_up(settings, endpoints, print)
     await materialize(settings, endpoints, on_date=None, season=2021)
     conn = await postgres.connect(endpoints.postgres_dsn)
     rows = await conn.fetch("SELECT game_id FROM games WHERE season = 2021 AND "
                             "game_type = 'regular' ORDER BY game_id")  # fmt: skip
+    _, token = await api_keys.create(conn, "bench", ["predictions"], rate_limit_per_minute=10**8)
     await conn.close()
-    return endpoints, [r["game_id"] for r in rows]
+    return endpoints, [r["game_id"] for r in rows], token
 
 
 def main() -> None:
@@ -115,24 +119,26 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings(now=PINNED)  # type: ignore[arg-type]
     configure_environment(settings)
-    endpoints, games = asyncio.run(prepare(settings))
+    endpoints, games, token = asyncio.run(prepare(settings))
     report: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
                               "pinned_now": PINNED}  # fmt: skip
     configs = {  # the model service with its batcher on and off, and models in process
         "service_batching_on": {"FIRSTPITCH_INFERENCE": "service", "FIRSTPITCH_BATCHING": "true"},
         "service_batching_off": {"FIRSTPITCH_INFERENCE": "service", "FIRSTPITCH_BATCHING": "false"},
         "local": {"FIRSTPITCH_INFERENCE": "local"},
+        "local_auth": {"FIRSTPITCH_INFERENCE": "local", "FIRSTPITCH_AUTH_ENABLED": "true"},
     }
     for name, env in configs.items():
         port = free_port()
-        proc = launch(settings, endpoints, "127.0.0.1", port, FIRSTPITCH_NOW=PINNED,
-                      FIRSTPITCH_AUTH_ENABLED="false", **env)  # fmt: skip
+        env = {"FIRSTPITCH_NOW": PINNED, "FIRSTPITCH_AUTH_ENABLED": "false"} | env
+        headers = {"Authorization": f"Bearer {token}"} if name == "local_auth" else {}
+        proc = launch(settings, endpoints, "127.0.0.1", port, **env)
         try:
             if not wait_ready(f"http://127.0.0.1:{port}", proc):
                 raise SystemExit("the service did not become ready")
             report[name] = asyncio.run(
                 run_scenarios(f"http://127.0.0.1:{port}", endpoints.redis_url, games,
-                              args.requests))  # fmt: skip
+                              args.requests, headers))  # fmt: skip
         finally:
             stop(proc)
     args.out.parent.mkdir(parents=True, exist_ok=True)

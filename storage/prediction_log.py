@@ -203,7 +203,14 @@ class PredictionLogger:
         try:
             async with self.pool.acquire(timeout=5) as conn:
                 await conn.executemany(INSERT, [_to_row(r) for r in records])
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        # InternalClientError: asyncpg's protocol state when the server dies mid-write. Any
+        # of these may follow a partial write; the replay is idempotent (unique record ids).
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.InternalClientError,
+        ) as exc:
             log.warning(
                 "prediction log: Postgres unavailable (%s); spilling %d records", exc, len(records)
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from firstpitch.api.guards import AccessControl, BodyLimit, LoadShedder, require
 from firstpitch.settings import Settings
 
 log = logging.getLogger(__name__)
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class RequestIdMiddleware:
@@ -29,8 +31,9 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        raw = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
-        rid = raw if raw.isprintable() and raw else uuid.uuid4().hex
+        raw = headers.get(b"x-request-id", b"").decode("latin-1")
+        # The id is echoed in headers and error bodies: only a plain token is taken as it is.
+        rid = raw if REQUEST_ID.fullmatch(raw) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
 
         async def send_with_id(message: Message) -> None:

@@ -29,6 +29,16 @@ def _body(error: str, message: str, request: Request, **extra: Any) -> dict[str,
     return {"error": error, "message": message, "request_id": _request_id(request), **extra}
 
 
+def _detail(error: Any) -> dict[str, str]:
+    """Where and why a request is invalid. A field that should not be there is reported at
+    its parent: its name is client input, and so is every key of an unexpected object."""
+    loc = [str(p) for p in error.get("loc", ())]
+    reason = str(error["msg"])
+    if error.get("type") == "extra_forbidden" and loc:
+        loc, reason = loc[:-1], "unexpected field; see the schema at /openapi.json"
+    return {"location": ".".join(loc), "reason": reason}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -40,10 +50,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Location and reason only: the offending input is never echoed back.
-        details = [
-            {"location": ".".join(str(p) for p in e.get("loc", ())), "reason": e["msg"]}
-            for e in exc.errors()
-        ]
+        details = [_detail(e) for e in exc.errors()]
         summary = "; ".join(f"{d['location']}: {d['reason']}" for d in details)
         return JSONResponse(
             _body("validation_error", f"invalid request: {summary}", request, details=details),
@@ -52,10 +59,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own details ("Not Found", "Method Not Allowed") name no input; its
+        # headers matter (a 405 must carry Allow). The path is not echoed.
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
-            message = f"no route {request.method} {request.url.path}"
-        return JSONResponse(_body("http_error", message, request), status_code=exc.status_code)
+            message = "no such route; the API is described at /openapi.json"
+        return JSONResponse(
+            _body("http_error", message, request), status_code=exc.status_code, headers=exc.headers
+        )
 
     def unavailable(request: Request, dependency: str, what: str, exc: Exception) -> JSONResponse:
         metrics().dependency_errors.labels(dependency).inc()

@@ -129,7 +129,7 @@ class AccessControl:
         if needed is not None and needed not in key.scopes:
             metrics().rejected.labels("forbidden").inc()
             await reject(scope, send, 403, "forbidden",
-                         f"this API key lacks the {needed!r} scope needed for {scope['path']}")  # fmt: skip
+                         f"this API key lacks the {needed!r} scope this route needs")  # fmt: skip
             return
         decision = await runtime.limiter.check(key)
         if not decision.allowed:

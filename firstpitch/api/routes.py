@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from firstpitch.api.schemas import (
@@ -31,7 +32,7 @@ from firstpitch.api.schemas import (
 )
 from firstpitch.serving import betting
 from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
-from firstpitch.serving.errors import ApiError, InvalidQuery, NoPrediction
+from firstpitch.serving.errors import InvalidQuery, NoPrediction, Unavailable
 from firstpitch.serving.runtime import ApiRuntime
 from storage import prediction_queries as q
 from training.dataset import REGISTERED_NAMES
@@ -61,8 +62,8 @@ Days = Annotated[int, Query(ge=1, le=3650)]
 
 async def runtime(request: Request) -> ApiRuntime:
     rt: ApiRuntime | None = getattr(request.app.state, "runtime", None)
-    if rt is None:
-        raise ApiError("service is starting")  # pragma: no cover - only before startup
+    if rt is None:  # pragma: no cover - only before startup
+        raise Unavailable("the service is starting; retry shortly")
     return rt
 
 
@@ -114,6 +115,13 @@ async def predict_batch(body: BatchPredictRequest, rt: Runtime, rid: RequestId) 
             request_id=rid,
         )
     )
+
+
+@router.get("/api/v1/predict/batch", include_in_schema=False)
+async def batch_is_post_only() -> None:
+    """``GET /predict/batch`` would otherwise be ``GET /predict/{game_id}`` with the invalid
+    id "batch" (422); the resource exists and only takes POST, so: 405 with Allow."""
+    raise StarletteHTTPException(405, headers={"Allow": "POST"})
 
 
 @router.get(
@@ -414,7 +422,14 @@ async def _checks(rt: ApiRuntime, *, with_mlflow: bool) -> dict[str, dict[str, A
     return dict(zip(names, results, strict=True))
 
 
-@router.get("/health", tags=["health"], response_model=Health, responses={503: {"model": Health}})
+# A 503 of a probe is its own body when a dependency is down, an ErrorBody while the service
+# starts (and, for /health, which is not exempt from load shedding, when it is overloaded).
+@router.get(
+    "/health",
+    tags=["health"],
+    response_model=Health,
+    responses={503: {"model": Health | ErrorBody}},
+)
 async def health(rt: Runtime) -> JSONResponse:
     components = await _checks(rt, with_mlflow=True)
     failing = [k for k, v in components.items() if v["status"] != "up"]
@@ -430,7 +445,10 @@ async def health(rt: Runtime) -> JSONResponse:
 
 
 @router.get(
-    "/health/ready", tags=["health"], response_model=Ready, responses={503: {"model": Ready}}
+    "/health/ready",
+    tags=["health"],
+    response_model=Ready,
+    responses={503: {"model": Ready | ErrorBody}},
 )
 async def ready(rt: Runtime) -> JSONResponse:
     components = await _checks(rt, with_mlflow=False)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 GameId = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Z]{3}[0-9]{8}[0-3AB]$", strip_whitespace=True),
+    StringConstraints(pattern=r"^[A-Z]{3}[0-9]{8}[0-3AB]$"),
     Field(
         description="Retrosheet game id: home team, yyyymmdd, game number",
         examples=["CHN202104010"],
@@ -29,15 +29,20 @@ ModelVersion = Annotated[
 MAX_BATCH = 50
 
 
+# Requests are validated strictly: exactly what the schema says, no coercion ("true" is not
+# a boolean, " CHN202104010" is not a game id), no unknown fields.
+STRICT = ConfigDict(extra="forbid", strict=True)
+
+
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     game_id: GameId
     model_name: ModelName | None = Field(None, description="Default: the home-win champion")
     include_explanation: bool = False
 
 
 class BatchPredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     game_ids: list[GameId] = Field(min_length=1, max_length=MAX_BATCH)
     model_name: ModelName | None = Field(None, description="Default: the home-win champion")
     include_explanation: bool = False

@@ -1,0 +1,298 @@
+"""Schema-driven fuzzing of the REST API with schemathesis: every operation of /openapi.json,
+schema-valid and invalid inputs, every built-in check plus a check that no response leaks
+internals (a traceback, a source path, the API key).
+
+Usage, against a running service (e.g. ``./run.sh serve``) with a key of both scopes and a
+rate limit the run cannot reach:
+  .venv/bin/firstpitch keys create --name fuzz --scope predictions --scope models \
+      --rate-limit 100000000
+  FIRSTPITCH_FUZZ_API_KEY=fpk_... .venv/bin/python loadtests/fuzz_api.py \
+      --url http://127.0.0.1:3000 [--max-examples 500] [--seed 1] [--out reports/fuzz]
+(``--api-key KEY`` works too, but puts the key in the process list.) ``make fuzz`` runs it.
+
+The schemathesis CLI runs in a subprocess: examples, coverage, fuzzing and stateful phases,
+with this module as its hooks module (the leak check, the failures not counted). Its NDJSON
+events are tallied (requests, statuses per operation, check results) and merged with its
+run report into one JSON summary on stdout and in ``<out>/summary.json``. Exit code: 0 no
+check failed, 1 one did, 2 the harness itself failed. tests/e2e/test_fuzz.py uses the same
+settings, check and counters for the bounded run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import schemathesis
+from schemathesis.openapi.checks import RejectedPositiveData
+
+if TYPE_CHECKING:
+    from schemathesis.checks import CheckContext, CheckResult
+    from schemathesis.core.failures import Failure
+    from schemathesis.core.transport import Response
+    from schemathesis.generation.case import Case
+    from schemathesis.hooks import HookContext, HookDispatcher
+
+KEY_ENV = "FIRSTPITCH_FUZZ_API_KEY"
+# Set for the CLI, which imports this module as its hooks: where to write NOT_COUNTED.
+CLI_ENV = "FIRSTPITCH_FUZZ_CLI"
+HERE = Path(__file__).resolve().parent
+
+# Positive (schema-valid) data may still be refused for what the schema cannot express:
+# unknown game/model (404), a game not yet predictable (409). 401/403 are not accepted: the
+# run always sends a valid key with both scopes, so one would mean a broken key. 429 is not
+# accepted either: the key's rate limit must be high enough. 5xx is never acceptable.
+POSITIVE_STATUSES = ["2xx", "404", "409"]
+# Invalid data must be refused as invalid: malformed (400), invalid credentials (401), a
+# path no route takes (404), too large (413), failing validation (422).
+NEGATIVE_STATUSES = ["400", "401", "404", "413", "422"]
+
+# A traceback, a Python frame, a path of this deployment, or the API key in a response body.
+LEAK_PATTERNS = (
+    re.compile(r"Traceback"),
+    re.compile(r'File "'),
+    re.compile(r"/work\b|/tmp/|/home/|/usr/lib|site-packages|\.py\"|\.py\b:\d"),
+    re.compile(r"fpk_[0-9a-f]{12}_"),
+)
+SECRETS: list[str] = [os.environ[KEY_ENV]] if os.environ.get(KEY_ENV) else []
+NOT_COUNTED: Counter[str] = Counter()  # failures keep_failure dropped, by reason
+NOT_COUNTED_LOCK = threading.Lock()
+
+
+def config(base_url: str, api_key: str, max_examples: int, seed: int | None = None,
+           stateful: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Schemathesis settings (schemathesis.toml's keys) shared by CI and the long run."""
+    settings: dict[str, Any] = {
+        "base-url": base_url,
+        # As auth of the schema's security schemes, not as plain headers: schemathesis then
+        # knows the key is real, and `ignored_auth` probes without it and with a wrong one.
+        "auth": {"openapi": {"bearer": {"bearer": api_key}, "apiKey": {"api_key": api_key}}},
+        "request-timeout": 30,
+        "cache": {"enabled": False},  # no .schemathesis/ in the working tree
+        "generation": {"max-examples": max_examples, "mode": "all", "database": "none"},
+        "phases": {
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": stateful},
+        },
+        "checks": {
+            "positive_data_acceptance": {"expected-statuses": POSITIVE_STATUSES},
+            "negative_data_rejection": {"expected-statuses": NEGATIVE_STATUSES},
+        },
+    }
+    if seed is not None:
+        settings["seed"] = seed
+    return settings
+
+
+@schemathesis.check
+def no_internals_leaked(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
+    """Fail when a response body shows a traceback, a source path or the API key."""
+    text = response.content.decode("utf-8", errors="replace")
+    for pattern in LEAK_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            raise AssertionError(f"response body leaks internals: {found.group(0)!r}")
+    if any(secret in text for secret in SECRETS):
+        raise AssertionError("response body contains the API key")
+    return None
+
+
+def keep_failure(
+    context: HookContext, failure: Failure, case: Case[Any], response: Response
+) -> bool:
+    """Every failure counts but one kind, narrowed to the one response that makes it:
+    schema-valid input refused with the API's own ``invalid_query`` 422, raised for
+    parameters that contradict each other (``prediction_type=total`` for the home-win
+    model): a constraint between parameters that OpenAPI cannot express."""
+    reason = None
+    if isinstance(failure, RejectedPositiveData) and response.status_code == 422:
+        try:
+            if json.loads(response.content).get("error") == "invalid_query":
+                reason = "invalid_query: contradicting parameters"
+        except (ValueError, AttributeError):
+            pass
+    if reason is None:
+        return True
+    with NOT_COUNTED_LOCK:
+        NOT_COUNTED[reason] += 1
+    return False
+
+
+class Tally:
+    """Counts of calls, statuses (overall and per operation) and check results."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.statuses: Counter[str] = Counter()
+        self.operations: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.checks_run: Counter[str] = Counter()
+        self.checks_failed: Counter[str] = Counter()
+
+    def after_call(self, context: HookContext, case: Case[Any], response: Response) -> None:
+        status = str(response.status_code)
+        with self.lock:
+            self.calls += 1
+            self.statuses[status] += 1
+            self.operations[case.operation.label][status] += 1
+
+    def after_validate(
+        self, context: HookContext, case: Case[Any], response: Response, results: list[CheckResult]
+    ) -> None:
+        with self.lock:
+            for result in results:
+                self.checks_run[result.name] += 1
+                if result.failure is not None:
+                    self.checks_failed[result.name] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": self.calls,
+                "statuses": dict(sorted(self.statuses.items())),
+                "operations": {
+                    k: dict(sorted(v.items())) for k, v in sorted(self.operations.items())
+                },
+                "checks_run": dict(sorted(self.checks_run.items())),
+                "checks_failed": dict(sorted(self.checks_failed.items())),
+            }
+
+
+def install(hooks: HookDispatcher, tally: Tally | None = None) -> None:
+    """The failure filter (and the tally's counters) on a schema's hooks, or globally."""
+    hooks.register_hook_with_name(keep_failure, "filter_failure")
+    if tally is not None:
+        hooks.register_hook_with_name(tally.after_call, "after_call")
+        hooks.register_hook_with_name(tally.after_validate, "after_validate")
+
+
+if os.environ.get(CLI_ENV):  # imported by the CLI as its hooks module (SCHEMATHESIS_HOOKS)
+    from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
+
+    install(GLOBAL_HOOK_DISPATCHER)
+    atexit.register(lambda: Path(os.environ[CLI_ENV]).write_text(json.dumps(NOT_COUNTED)))
+
+
+def count_events(ndjson: Path) -> dict[str, Any]:
+    """Requests, statuses and check results from the CLI's NDJSON event stream (the CLI runs
+    checks without the after_validate hook, so its recorders are the one full account)."""
+    tally = Tally()
+    with ndjson.open() as events:
+        for line in events:
+            finished = json.loads(line).get("ScenarioFinished")
+            if not finished:
+                continue
+            recorder = finished["recorder"]
+            label = recorder["label"]
+            for interaction in recorder.get("interactions", {}).values():
+                response = interaction.get("response")
+                status = str(response["status_code"]) if response else "no_response"
+                tally.calls += 1
+                tally.statuses[status] += 1
+                tally.operations[label][status] += 1
+            for results in recorder.get("checks", {}).values():
+                for result in results:
+                    tally.checks_run[result["name"]] += 1
+                    if result["status"] != "success":
+                        tally.checks_failed[result["name"]] += 1
+    return tally.as_dict()
+
+
+# ----------------------------------------------------------------------------- the long run
+def _cli_config(args: argparse.Namespace, out: Path) -> Path:
+    import tomli_w  # a dependency of BentoML, so always in the project's environment
+
+    # The key stays out of the file and the command line: the CLI reads it from the environment.
+    settings = config(args.url, f"${{{KEY_ENV}}}", args.max_examples, args.seed, stateful=True)
+    settings["workers"] = args.workers
+    settings["cache"] = {"enabled": True, "directory": str(out / "cache")}  # for `st replay`
+    settings["reports"] = {
+        "directory": str(out),
+        "json": {"enabled": True, "path": str(out / "report.json")},
+        "ndjson": {"enabled": True, "path": str(out / "events.ndjson")},
+    }
+    path = out / "schemathesis.toml"
+    path.write_text(tomli_w.dumps(settings))
+    return path
+
+
+def summarize(
+    counts: dict[str, Any], report: dict[str, Any], not_counted: dict[str, int], exit_code: int
+) -> dict[str, Any]:
+    """One JSON account of the run: the tally of every call and check, the CLI's verdict."""
+    return {
+        "exit_code": exit_code,
+        "seed": report.get("seed"),
+        "running_time_s": round(float(report.get("running_time", 0.0)), 1),
+        "operations": report.get("operations", {}),
+        "test_cases": report.get("test_cases", {}),
+        "requests": counts["requests"],
+        "statuses": counts["statuses"],
+        "statuses_per_operation": counts["operations"],
+        "checks_run": counts["checks_run"],
+        "check_failures": counts["checks_failed"],
+        "unique_failures": {f["title"]: f["count"] for f in report.get("failures", [])},
+        "failures_not_counted": not_counted,  # by keep_failure, by reason
+        "errors": [e.get("title", str(e)) for e in report.get("errors", [])],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="base URL of a running service")
+    parser.add_argument("--api-key", help=f"an API key with both scopes (default: ${KEY_ENV})")
+    parser.add_argument("--max-examples", type=int, default=500, help="per operation and phase")
+    parser.add_argument("--seed", type=int, default=None, help="default: a random one")
+    # One worker: on CPython 3.11.7, Hypothesis describing strategies from several threads
+    # at once trips "SystemError: AST constructor recursion depth mismatch" in ast.parse.
+    parser.add_argument("--workers", type=int, default=1, help="concurrent schemathesis workers")
+    parser.add_argument("--out", type=Path, default=Path("reports/fuzz"))
+    args = parser.parse_args()
+    args.url = args.url.rstrip("/")
+    key = args.api_key or os.environ.get(KEY_ENV)
+    if not key:
+        parser.error(f"an API key is needed: --api-key or ${KEY_ENV}")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("report.json", "events.ndjson", "summary.json", "not_counted.json"):
+        (out / stale).unlink(missing_ok=True)
+    env = os.environ | {
+        KEY_ENV: key,
+        CLI_ENV: str(out / "not_counted.json"),
+        "SCHEMATHESIS_HOOKS": Path(__file__).stem,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+    }
+    cli = Path(sys.executable).parent / "schemathesis"
+    command = [str(cli), "--config-file", str(_cli_config(args, out)), "run", "--no-color",
+               f"{args.url}/openapi.json"]  # fmt: skip
+    # The CLI's own report goes to stderr, so stdout carries only the JSON summary.
+    code = subprocess.run(command, env=env, stdout=sys.stderr, check=False).returncode
+    reports = ("report.json", "events.ndjson", "not_counted.json")
+    if not all((out / name).exists() for name in reports):
+        print(f"fuzz_api: schemathesis exited {code} without its reports", file=sys.stderr)
+        return 2
+    report = json.loads((out / "report.json").read_text())
+    not_counted = json.loads((out / "not_counted.json").read_text())
+    summary = summarize(count_events(out / "events.ndjson"), report, not_counted, code)
+    if code == 0:  # every exchange is in it: tens of MB, worth keeping only to debug failures
+        (out / "events.ndjson").unlink()
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    if code not in (0, 1) or summary["requests"] == 0:
+        return 2
+    return 0 if code == 0 and not summary["check_failures"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
