@@ -44,6 +44,12 @@ async def test_model_service_killed_answers_503_then_recovers(
             return any(w.pid != worker.pid for w in model_workers(svc.proc.pid))
 
         await wait_for(respawned, within=30)
+        # Its successor is held stopped for a while (accepting, never answering), so the
+        # outage outlasts the model deadline however fast the process comes back.
+        (successor,) = [w for w in model_workers(svc.proc.pid) if w.pid != worker.pid]
+        os.kill(successor.pid, signal.SIGSTOP)
+        await hold(4)
+        os.kill(successor.pid, signal.SIGCONT)
         await wait_for(lambda: _recent_ok(load), within=90)
         back_at = time.monotonic()
         await hold(1)
@@ -63,8 +69,9 @@ async def test_model_service_killed_answers_503_then_recovers(
     slowest = max(o.latency_s for o in failed)
     assert slowest < 3.0, f"a 503 took {slowest:.2f} s"
     fast = [o for o in failed if o.latency_s < 0.5]
+    outage = back_at - killed_at
     report("model_service_killed", load, unavailable=len(failed), fast_503=len(fast),
-           slowest_503_ms=slowest * 1000, back_after_s=back_at - killed_at)  # fmt: skip
+           slowest_503_ms=slowest * 1000, back_after_s=outage)  # fmt: skip
     assert len(fast) > len(failed) / 2, "the breaker did not make 503s fast"
     assert after and load.statuses(after) == {200: len(after)}
 
