@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MARKER = "FAULT {"
 TESTS = ["tests/faults", "tests/e2e/test_logging.py::test_postgres_down_under_load_loses_nothing"]
 
 
@@ -30,8 +31,10 @@ def run_round(scale: float, log: Path) -> tuple[int, list[dict[str, object]], fl
     started = time.monotonic()
     with log.open("w") as sink:
         code = subprocess.call(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    lines = [ln for ln in log.read_text().splitlines() if ln.startswith("FAULT ")]
-    return code, [json.loads(ln[len("FAULT ") :]) for ln in lines], time.monotonic() - started
+    # pytest's progress dots may precede a line: take the JSON after the marker.
+    lines = [ln[ln.index(MARKER) + len(MARKER) - 1 :] for ln in log.read_text().splitlines()
+             if MARKER in ln]  # fmt: skip
+    return code, [json.loads(ln) for ln in lines], time.monotonic() - started
 
 
 def main() -> int:

@@ -269,7 +269,7 @@ async def leaderboard(
     types = [prediction_type] if prediction_type else ["moneyline", "total"]
     name_of = {PREDICTION_TYPE[t]: n for n, t in TARGET_OF.items()}
     entries = []
-    async with rt.db.connection() as conn:
+    async with rt.stats() as conn:
         for ptype in types:
             rows = await q.latest_predictions(conn, ptype, rt.clock.now(), days)
             for version in sorted({r["version"] for r in rows}):
@@ -297,7 +297,7 @@ async def model_details(
 ) -> dict[str, Any]:
     described = await rt.catalog.describe(model_name, model_version)
     ptype = described["prediction_type"]
-    async with rt.db.connection() as conn:
+    async with rt.stats() as conn:
         total = await q.total_predictions(conn, ptype, described["model_version"])
         rows = await q.latest_predictions(
             conn, ptype, rt.clock.now(), 30, described["model_version"]
@@ -327,7 +327,7 @@ async def model_performance(
 ) -> dict[str, Any]:
     described = await rt.catalog.describe(model_name, model_version)
     ptype = _prediction_type(model_name, prediction_type)
-    async with rt.db.connection() as conn:
+    async with rt.stats() as conn:
         rows = await q.latest_predictions(
             conn, ptype, rt.clock.now(), days, described["model_version"]
         )
@@ -353,7 +353,7 @@ async def recent_predictions(
 ) -> dict[str, Any]:
     described = await rt.catalog.describe(model_name, model_version)
     ptype = described["prediction_type"]
-    async with rt.db.connection() as conn:
+    async with rt.stats() as conn:
         rows = await q.latest_predictions(
             conn, ptype, rt.clock.now(), days, described["model_version"]
         )

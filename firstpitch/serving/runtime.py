@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,12 @@ from storage import redis as redis_store
 from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
+# Model statistics scan the prediction log (millions of rows in production): at most this
+# many such queries per worker at once, each waiting at most STATS_WAIT_S for a slot and
+# running at most STATS_BUDGET_MS, so no client can tie up Postgres with them.
+STATS_SLOTS = 2
+STATS_WAIT_S = 5.0
+STATS_BUDGET_MS = 10_000
 
 
 @dataclass
@@ -50,6 +57,7 @@ class ApiRuntime:
     limiter: RateLimiter
     _predictor: Predictor | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _stats: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STATS_SLOTS))
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -97,6 +105,25 @@ class ApiRuntime:
         await self.logger.close()  # flushes every queued record (or spills it)
         await self.pool.close()
         await self.redis.aclose()
+
+    @contextlib.asynccontextmanager
+    async def stats(self) -> AsyncIterator[postgres.Conn]:
+        """A connection for a model-statistics query, within the slots and the time budget."""
+        try:
+            await asyncio.wait_for(self._stats.acquire(), STATS_WAIT_S)
+        except TimeoutError:
+            raise Unavailable("model statistics are busy; retry shortly") from None
+        try:
+            async with self.db.connection() as conn:
+                await conn.execute(f"SET statement_timeout = {STATS_BUDGET_MS}")
+                try:
+                    yield conn
+                except asyncpg.QueryCanceledError:
+                    raise Unavailable(
+                        "model statistics took longer than their time budget; narrow `days`"
+                    ) from None
+        finally:
+            self._stats.release()
 
     def spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
