@@ -125,18 +125,22 @@ class Api(HttpUser):
         if key:
             self.client.headers["Authorization"] = f"Bearer {key}"
 
+    @staticmethod
+    def _check_one(resp: Any, name: str, game_id: str) -> None:
+        body = _json(resp)
+        if resp.status_code != 200:
+            resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
+        elif not isinstance(body, dict) or body.get("game_id") != game_id:
+            resp.failure(f"answer is not a prediction of {game_id}: {resp.text[:200]}")
+        else:
+            _count(name, [body])
+            resp.success()
+
     def _predict_one(self, name: str, game_id: str) -> None:
         with self.client.post(
             "/api/v1/predict", json={"game_id": game_id}, name=name, catch_response=True
         ) as resp:
-            body = _json(resp)
-            if resp.status_code != 200:
-                resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
-            elif not isinstance(body, dict) or body.get("game_id") != game_id:
-                resp.failure(f"answer is not a prediction of {game_id}: {resp.text[:200]}")
-            else:
-                _count(name, [body])
-                resp.success()
+            self._check_one(resp, name, game_id)
 
     def _batch(self, name: str, size: int) -> None:
         ids = [next(_batch_ids) for _ in range(size)]
@@ -155,14 +159,7 @@ class Api(HttpUser):
     def _get_cached(self, name: str) -> None:
         game_id = next(_hit_ids)
         with self.client.get(f"/api/v1/predict/{game_id}", name=name, catch_response=True) as resp:
-            body = _json(resp)
-            if resp.status_code != 200:
-                resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
-            elif not isinstance(body, dict) or body.get("game_id") != game_id:
-                resp.failure(f"answer is not a prediction of {game_id}: {resp.text[:200]}")
-            else:
-                _count(name, [body])
-                resp.success()
+            self._check_one(resp, name, game_id)
 
     def _today(self, name: str) -> None:
         with self.client.get("/api/v1/predictions/today", name=name, catch_response=True) as resp:

@@ -7,15 +7,9 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from firstpitch.api.guards import reject
+
 HIDDEN = ("/docs.json", "/static_content", "/assets")
-
-
-async def _json(send: Send, status: int, error: str, message: str) -> None:
-    body = f'{{"error":"{error}","message":"{message}","request_id":null}}'.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
 
 
 class BentoEdges:
@@ -32,7 +26,7 @@ class BentoEdges:
             return
         path = scope.get("path", "")
         if not self.debug and (path == "/" or path.startswith(HIDDEN)):
-            await _json(send, 404, "http_error", "interactive docs are disabled")
+            await reject(scope, send, 404, "http_error", "interactive docs are disabled")
             return
         replaced = False
 
@@ -45,8 +39,8 @@ class BentoEdges:
                     return
             if replaced:
                 if message["type"] == "http.response.body" and not message.get("more_body"):
-                    await _json(send, 404, "http_error",
-                                "no such route; the API is described at /openapi.json")  # fmt: skip
+                    await reject(scope, send, 404, "http_error",
+                                 "no such route; the API is described at /openapi.json")  # fmt: skip
                 return
             await send(message)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -12,35 +11,8 @@ import pytest
 
 from firstpitch.settings import Settings
 from storage.embedded import EmbeddedPostgres
-from storage.postgres import connect
 from tests.e2e.conftest import RunningService, start_service
-from tests.faults.conftest import wait_logged
-from tests.faults.load import Load, hold, report, today, wait_for
-
-
-async def _logged(dsn: str, prefix: str) -> int:
-    conn = await connect(dsn)
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM prediction_log WHERE request_id LIKE $1", f"{prefix}%"
-            )
-        )
-    finally:
-        await conn.close()
-
-
-async def _wait_logged(dsn: str, prefix: str, expected: int, seconds: float = 30) -> int:
-    found = -1
-    for _ in range(int(seconds / 0.25)):
-        try:
-            found = await _logged(dsn, prefix)
-        except OSError:
-            found = -1
-        if found >= expected:
-            break
-        await asyncio.sleep(0.25)
-    return found
+from tests.faults.load import Load, hold, logged, report, today, wait_for, wait_logged
 
 
 async def test_postgres_down_under_load_loses_nothing(
@@ -95,8 +67,8 @@ async def test_shutdown_flushes_every_queued_record(
                                          headers={"x-request-id": f"{prefix}-{i}"})  # fmt: skip
                 assert resp.status_code == 200
                 served += 1
-        assert await _logged(ingested, prefix) == 0  # still queued in memory
+        assert (await logged(ingested, prefix)).rows == 0  # still queued in memory
     finally:
         code = svc.stop()
     assert code == 0, svc.log()[-3000:]
-    assert await _logged(ingested, prefix) == served
+    assert (await logged(ingested, prefix)).rows == served

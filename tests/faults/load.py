@@ -1,4 +1,5 @@
-"""A small load generator for the fault tests: concurrent clients, every outcome recorded."""
+"""A small load generator for the fault tests: concurrent clients, every outcome recorded,
+and what of it reached the prediction log."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from storage.postgres import connect
 
 # Phases of the fault tests last seconds in CI; loadtests/soak_faults.py stretches them.
 SCALE = float(os.environ.get("FIRSTPITCH_FAULT_SCALE", "1"))
@@ -129,3 +132,36 @@ async def wait_for(check: Callable[[], Any], within: float, interval: float = 0.
             pass
         await asyncio.sleep(interval)
     raise AssertionError(f"not within {within} s")
+
+
+@dataclass
+class Logged:
+    rows: int
+    distinct: int  # distinct (request id, game id): equals rows when nothing is duplicated
+    request_ids: set[str]
+
+
+async def logged(dsn: str, prefix: str) -> Logged:
+    conn = await connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT request_id, game_id FROM prediction_log WHERE request_id LIKE $1",
+            f"{prefix}-%",
+        )
+    finally:
+        await conn.close()
+    pairs = {(r["request_id"], r["game_id"]) for r in rows}
+    return Logged(len(rows), len(pairs), {r["request_id"] for r in rows})
+
+
+async def wait_logged(dsn: str, prefix: str, expected: int, seconds: float = 60) -> Logged:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            found = await logged(dsn, prefix)
+            if found.rows >= expected or time.monotonic() > deadline:
+                return found
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.25)

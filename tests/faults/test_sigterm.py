@@ -8,8 +8,7 @@ from pathlib import Path
 
 from firstpitch.settings import Settings
 from tests.e2e.conftest import start_service
-from tests.faults.conftest import logged, wait_logged
-from tests.faults.load import Load, hold, report, today
+from tests.faults.load import Load, hold, logged, report, today, wait_logged
 
 
 async def test_sigterm_under_load_loses_no_served_prediction(

@@ -13,8 +13,7 @@ import pytest
 from firstpitch.settings import Settings
 from storage.embedded import EmbeddedPostgres
 from tests.e2e.conftest import create_key, start_service
-from tests.faults.conftest import wait_logged
-from tests.faults.load import Load, hold, report, today
+from tests.faults.load import Load, hold, report, today, wait_logged
 
 
 async def test_two_replicas_log_every_prediction_once(
