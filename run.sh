@@ -29,12 +29,22 @@ setup() {
   .tools/bin/uv sync --frozen --python "$py" --quiet
 }
 
+# Tools the test suite runs as separate processes (the load generator of the benchmarks).
+test_tools() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  fi
+  command -v wrk >/dev/null 2>&1 || { echo "the tests need wrk (apt-get install wrk)" >&2; exit 1; }
+}
+
 cmd="${1:-help}"; shift || true
 case "$cmd" in
   setup) setup ;;
   serve) setup; exec .venv/bin/firstpitch serve "$@" ;;
   test)
     setup
+    test_tools
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
     .venv/bin/mypy

@@ -78,10 +78,17 @@ class Settings(BaseSettings):
     """Model answering predictions when the request names none."""
     spill_dir: Path | None = None
     """Where prediction records wait while Postgres is unreachable (default: state/spill)."""
-    log_batch_size: int = 500
-    """Prediction records written per INSERT batch."""
+    log_batch_size: int = 2000
+    """Prediction records written per COPY batch."""
     log_flush_ms: int = 200
     """Longest a prediction record waits in memory before being written."""
+    log_queue_records: int = 8000
+    """Prediction records held in memory at most; beyond it they go to the spill file. With
+    one batch being written, this bounds what a crash of a worker can lose."""
+    log_queue_bytes: int = 16 << 20
+    """Bytes of encoded prediction records held in memory at most (spill beyond it)."""
+    prediction_log: bool = True
+    """Benchmarks only: false serves without recording predictions (nothing is logged)."""
     redis_timeout_ms: int = 500
     """Per-operation Redis timeout on the serving path (connect, read, pool wait)."""
     postgres_timeout_ms: int = 2000
@@ -118,7 +125,15 @@ class Settings(BaseSettings):
     min_confidence: float = 0.55
     """Probability of the predicted outcome needed to recommend a bet."""
 
-    @field_validator("max_in_flight", "max_body_bytes", "rate_limit_per_minute", "rate_limit_burst")
+    @field_validator(
+        "max_in_flight",
+        "max_body_bytes",
+        "rate_limit_per_minute",
+        "rate_limit_burst",
+        "log_batch_size",
+        "log_queue_records",
+        "log_queue_bytes",
+    )
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:

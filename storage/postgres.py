@@ -60,6 +60,21 @@ UNREACHABLE = (
 )
 
 
+class _OutageWithoutTraceback(logging.Filter):
+    """asyncpg's pool logs every failed attempt to restore its connection floor with a full
+    traceback. An unreachable server is an expected condition: one line naming it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, UNREACHABLE):
+            record.msg = f"PostgreSQL unavailable ({type(exc).__name__}): {record.getMessage()}"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OutageWithoutTraceback())
+
+
 class DatabaseUnavailable(RuntimeError):
     """PostgreSQL could not be reached (or went away) within the timeout."""
 

@@ -1,28 +1,38 @@
-"""Prediction records to PostgreSQL: batched, off the request path, never lost.
+"""Prediction records to PostgreSQL: off the request path, bounded in memory, never lost.
 
-``log()`` only appends to an in-memory queue. One writer task drains it in batches
-(``INSERT .. ON CONFLICT (record_id) DO NOTHING``). If Postgres cannot take a batch, the
-batch is appended to a local spill file (JSON lines, fsynced) and the writer keeps trying
-to replay the file; a replay that half-succeeds is harmless because record ids are unique.
-``close()`` drains the queue (to Postgres, else to the spill file) before returning, and a
-new writer replays whatever an earlier process left in its spill directory.
+``log()`` encodes a record once, as a line of PostgreSQL's COPY text format, and appends it
+to an in-memory queue. One writer task drains the queue with ``COPY`` in batches. The queue
+is capped (records and bytes): a record that finds it full goes straight to the spill file
+(``storage/spill.py``), as does a batch Postgres cannot take, so memory stays flat however
+long an overload or an outage lasts. The writer replays spilled lines through a staging
+table with ``ON CONFLICT (record_id) DO NOTHING``: a replay that half-succeeds, or runs
+twice, writes each record once. ``close()`` drains the queue (to Postgres, else the spill)
+and a new writer replays whatever an earlier process left in its spill directory.
+
+What a crash (SIGKILL, OOM) can lose is what is in memory: at most ``max_records`` queued
+plus one batch of ``batch_size`` being written. Everything spilled survives the process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
+
+from storage import spill
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +59,35 @@ COLUMNS = (
     "recommendations",
     "latency_ms",
 )
-TIME_COLUMNS = {"feature_as_of", "feature_cutoff", "predicted_at"}
-JSON_COLUMNS = {"odds_used", "recommendations"}
-INSERT = (
-    f"INSERT INTO prediction_log ({', '.join(COLUMNS)}) VALUES "
-    f"({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
-    "ON CONFLICT (record_id) DO NOTHING"
+_COLUMN_LIST = ", ".join(COLUMNS)
+STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS prediction_log_stage "
+    "(LIKE prediction_log INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
+MERGE = (
+    f"INSERT INTO prediction_log ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "
+    "FROM prediction_log_stage ON CONFLICT (record_id) DO NOTHING"
+)
+# asyncpg's protocol state when the server dies mid-write is InternalClientError. Any of
+# these may follow a partial write: what is then replayed from the spill is deduplicated.
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+# A stalled (not dead) server must not hold the writer for ever: past this a batch counts as
+# not written and is spilled (if it did land, its replay is deduplicated).
+WRITE_TIMEOUT_S = 30.0
+_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 @dataclass
 class LogStats:
     queued: int = 0
     written: int = 0
-    spilled: int = 0
+    spilled: int = 0  # batches Postgres could not take, and records that found the queue full
+    overflowed: int = 0  # of those, records that found the queue full
     replayed: int = 0
 
 
@@ -70,24 +95,57 @@ def new_record_id() -> str:
     return str(uuid.uuid4())
 
 
-def _to_row(record: dict[str, Any]) -> tuple[Any, ...]:
-    row = []
-    for col in COLUMNS:
-        value = record[col]
-        if col == "record_id":
-            value = uuid.UUID(value)
-        elif col in TIME_COLUMNS and isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        elif col in JSON_COLUMNS and not isinstance(value, str):
-            value = json.dumps(value)
-        row.append(value)
-    return tuple(row)
+def _field(value: Any) -> str:
+    """One value in COPY text format (``\\N`` is NULL; backslash and separators escaped)."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_ESCAPE)
+    if isinstance(value, float):
+        return repr(float(value))  # numpy's own repr would read np.float64(...)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime | uuid.UUID):
+        return str(value)
+    return _json(value)
 
 
-def _to_json(record: dict[str, Any]) -> str:
-    return json.dumps(
-        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.items()}
-    )
+def _json(value: Any) -> str:
+    # orjson escapes control characters inside strings, so only backslashes need doubling.
+    text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """A record as one COPY line: the form it is queued, written, spilled and replayed in.
+
+    The common case (every text field free of backslashes and separators, as ids, versions
+    and ISO times are) costs one join; anything else takes the general per-value path.
+    """
+    values = [record[c] for c in COLUMNS]
+    if all(type(v) is str for v in values[:13]) and type(values[13]) is bool:
+        head = "\t".join(values[:13])
+        if not ("\\" in head or "\n" in head or "\r" in head) and head.count("\t") == 12:
+            rest = [*values[14:18], values[20]]
+            if all(type(v) is float for v in rest):
+                line = (
+                    f"{head}\t{'t' if values[13] else 'f'}\t{rest[0]!r}\t{rest[1]!r}\t"
+                    f"{rest[2]!r}\t{rest[3]!r}\t{_json(values[18])}\t{_json(values[19])}\t"
+                    f"{rest[4]!r}\n"
+                )
+                return line.encode()
+    return ("\t".join([_field(v) for v in values]) + "\n").encode()
+
+
+def _legacy(lines: bytes) -> bytes:
+    """Spill files of earlier versions held JSON lines; re-encode them as COPY lines."""
+    if not lines.startswith(b"{"):
+        return lines
+    return b"".join(encode(json.loads(ln)) for ln in lines.splitlines() if ln.strip())
 
 
 class PredictionLogger:
@@ -96,51 +154,81 @@ class PredictionLogger:
         pool: asyncpg.Pool,
         spill_dir: Path,
         *,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         flush_interval: float = 0.2,
         retry_interval: float = 1.0,
+        max_records: int = 8000,
+        max_bytes: int = 16 << 20,
+        enabled: bool = True,
     ) -> None:
         self.pool = pool
-        spill_dir.mkdir(parents=True, exist_ok=True)
+        self.spill = spill.SpillFile(spill_dir)
         self.spill_dir = spill_dir
-        self.spill_path = spill_dir / f"spill-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
+        self.batch_size, self.flush_interval = batch_size, flush_interval
         self.retry_interval = retry_interval
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.max_records, self.max_bytes = max_records, max_bytes
+        self.enabled = enabled  # off only for benchmarks: nothing is recorded then
         self.stats = LogStats()
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._queued_bytes = 0
+        self._wake, self._full = asyncio.Event(), asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        # Records taken off the queue but not yet written or spilled: if the writer is
+        self._down_until = 0.0  # after a failed write, batches spill without trying
+        self._down = False
+        self._next_replay = 0.0
+        # Lines taken off the queue but not yet written or spilled: if the writer is
         # cancelled (shutdown) they are still here for close() to save.
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[bytes] = []
 
     # -- public -------------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="prediction-log-writer")
 
     def log(self, record: dict[str, Any]) -> None:
-        if self._closing:
-            self._spill([record])  # late records still land somewhere durable
+        self.log_many([record])
+
+    def log_many(self, records: list[dict[str, Any]]) -> None:
+        if not self.enabled or not records:
             return
-        self.queue.put_nowait(record)
-        self.stats.queued += 1
+        lines = [encode(r) for r in records]
+        self.stats.queued += len(lines)
+        if self._closing:  # late records still land somewhere durable
+            self._overflow(lines)
+            self.spill.rotate()
+            return
+        room = self.max_records - len(self._queue) if self._queued_bytes < self.max_bytes else 0
+        if room < len(lines):  # the queue is full: the rest goes straight to the spill file
+            self._overflow(lines[max(0, room) :])
+            lines = lines[: max(0, room)]
+            if not lines:
+                return
+        self._queue.extend(lines)
+        self._queued_bytes += sum(map(len, lines))
+        self._wake.set()
+        if len(self._queue) >= self.batch_size:
+            self._full.set()
+
+    def _overflow(self, lines: list[bytes]) -> None:
+        self.spill.append(b"".join(lines))
+        self.stats.spilled += len(lines)
+        self.stats.overflowed += len(lines)
 
     @property
     def depth(self) -> int:
-        return self.queue.qsize()
+        return len(self._queue)
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
 
     def spill_bytes(self) -> int:
-        total = 0
-        for path in self.spill_dir.glob("spill-*"):
-            with contextlib.suppress(FileNotFoundError):
-                total += path.stat().st_size
-        return total
+        return self.spill.total_bytes()
 
     async def flush(self, wait_s: float = 10.0) -> bool:
         """Wait until everything queued so far is written or spilled."""
         deadline = time.monotonic() + wait_s
-        while self.queue.qsize() or self._pending:
+        while self._queue or self._pending:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.01)
@@ -156,26 +244,28 @@ class PredictionLogger:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     self._task.result()
         rest, self._pending = self._pending, []
-        while not self.queue.empty():
-            rest.append(self.queue.get_nowait())
-        if rest and not await self._write(rest):
-            self._spill(rest)
+        rest.extend(self._queue)
+        self._queue.clear()
+        self._queued_bytes = 0
+        for i in range(0, len(rest), self.batch_size):
+            await self._save(rest[i : i + self.batch_size])
+        self.spill.close()
 
     # -- writer -------------------------------------------------------------------------
     async def _run(self) -> None:
-        last_replay = 0.0
         # Checks _closing as well as honouring cancellation: on Python 3.11, wait_for can
-        # swallow a cancel that lands as queue.get() completes, and a `while True` writer
-        # then never ends (seen as shutdowns hanging after load).
+        # swallow a cancel that lands as a wait completes, and a `while True` writer then
+        # never ends (seen as shutdowns hanging after load).
         while not self._closing:
             try:
                 await self._next_batch()
                 if self._pending:
-                    if not await self._write(self._pending):
-                        self._spill(self._pending)
+                    await self._save(self._pending)
                     self._pending = []
-                if time.monotonic() - last_replay >= self.retry_interval:
-                    last_replay = time.monotonic()
+                fd = self.spill.fsync_due()
+                if fd is not None:
+                    await asyncio.to_thread(_fsync, fd)
+                if len(self._queue) < self.batch_size and time.monotonic() >= self._next_replay:
                     await self._replay()
             except asyncio.CancelledError:
                 raise
@@ -184,71 +274,99 @@ class PredictionLogger:
                 await asyncio.sleep(self.retry_interval)
 
     async def _next_batch(self) -> None:
-        """Move up to batch_size records into _pending, waiting at most flush_interval."""
-        try:
-            self._pending.append(await asyncio.wait_for(self.queue.get(), self.retry_interval))
-        except TimeoutError:
-            return
-        deadline = time.monotonic() + self.flush_interval
-        while len(self._pending) < self.batch_size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                self._pending.append(await asyncio.wait_for(self.queue.get(), remaining))
-            except TimeoutError:
-                break
+        """Move up to batch_size lines into _pending, giving a batch flush_interval to fill."""
+        if not self._queue:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), spill.FSYNC_EVERY_S)
+            if not self._queue:
+                return
+        if len(self._queue) < self.batch_size:
+            self._full.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self.flush_interval)
+        take = min(self.batch_size, len(self._queue))
+        popleft = self._queue.popleft
+        self._pending = [popleft() for _ in range(take)]
+        self._queued_bytes -= sum(map(len, self._pending))
 
-    async def _write(self, records: list[dict[str, Any]], replay: bool = False) -> bool:
+    async def _save(self, lines: list[bytes]) -> None:
+        data = b"".join(lines)
+        if await self._copy(data):
+            self.stats.written += len(lines)
+            return
+        self.spill.append(data)
+        await asyncio.to_thread(_fsync, self.spill.fsync_due(now=True))
+        self.stats.spilled += len(lines)
+
+    async def _copy(self, data: bytes, staged: bool = False) -> bool:
+        if time.monotonic() < self._down_until:
+            return False
         try:
             async with self.pool.acquire(timeout=5) as conn:
-                await conn.executemany(INSERT, [_to_row(r) for r in records])
-        # InternalClientError: asyncpg's protocol state when the server dies mid-write. Any
-        # of these may follow a partial write; the replay is idempotent (unique record ids).
-        except (
-            OSError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.exceptions.InternalClientError,
-        ) as exc:
-            log.warning(
-                "prediction log: Postgres unavailable (%s); spilling %d records", exc, len(records)
-            )
+                # A memoryview: asyncpg would take bytes for a file name (os.fspath accepts them).
+                # (Typed Any: asyncpg's stubs name only files and iterables as sources.)
+                source: Any = memoryview(data)
+                if not staged:  # fresh ids: COPY straight in (a failure writes nothing)
+                    await conn.copy_to_table(
+                        "prediction_log", source=source, columns=COLUMNS, timeout=WRITE_TIMEOUT_S
+                    )
+                else:
+                    async with conn.transaction():
+                        await conn.execute(STAGE)
+                        await conn.copy_to_table(
+                            "prediction_log_stage",
+                            source=source,
+                            columns=COLUMNS,
+                            timeout=WRITE_TIMEOUT_S,
+                        )
+                        await conn.execute(MERGE)
+            if self._down:
+                self._down = False
+                log.info("prediction log: PostgreSQL is back; replaying what was spilled")
+            return True
+        except UNAVAILABLE as exc:
+            self._down_until = time.monotonic() + self.retry_interval
+            self._next_replay = self._down_until
+            if not self._down:  # one warning per outage, not one per attempt
+                self._down = True
+                log.warning(
+                    "prediction log: PostgreSQL unavailable (%s); spilling until it returns",
+                    type(exc).__name__,
+                )
             return False
-        if not replay:
-            self.stats.written += len(records)
-        return True
-
-    def _spill(self, records: list[dict[str, Any]]) -> None:
-        with self.spill_path.open("a", encoding="utf-8") as handle:
-            handle.write("".join(_to_json(r) + "\n" for r in records))
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.stats.spilled += len(records)
 
     async def _replay(self) -> None:
-        """Move spilled records (this process's and any left by earlier ones) to Postgres.
+        """Move spilled lines (this process's and any other writer's released files) to
+        Postgres, a chunk at a time, fresh batches first whenever the queue fills."""
+        self._next_replay = time.monotonic() + self.retry_interval
+        if self.spill.total_bytes() == 0:
+            return
+        self.spill.rotate()  # what this process spilled so far becomes claimable
+        claims = spill.claim(self.spill_dir)
+        try:
+            await self._replay_files(claims)
+        finally:
+            claims.close()  # releases the lock of a file left half-way
 
-        A file is claimed by renaming it first, so records spilled meanwhile go to a new file
-        and are never lost; a replay interrupted half-way is harmless (unique record ids).
-        """
-        for path in sorted(self.spill_dir.glob("spill-*")):
-            claimed = path
-            if path.suffix != ".replaying":  # a unique name: renaming never overwrites a claim
-                claimed = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}.replaying")
-                try:
-                    path.rename(claimed)
-                except FileNotFoundError:
-                    continue  # another worker claimed it
-            try:
-                text = claimed.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                continue  # replayed by another worker meanwhile
-            lines = [ln for ln in text.splitlines() if ln.strip()]
-            records = [json.loads(ln) for ln in lines]
-            for i in range(0, len(records), self.batch_size):
-                if not await self._write(records[i : i + self.batch_size], replay=True):
+    async def _replay_files(self, claims: Iterator[Path]) -> None:
+        for path in claims:
+            replayed = 0
+            for data in spill.chunks(path):
+                lines = _legacy(data)
+                if not await self._copy(lines, staged=True):
                     return  # still down: the claimed file stays and is retried later
-            self.stats.replayed += len(records)
-            claimed.unlink(missing_ok=True)
-            log.info("prediction log: replayed %d spilled records from %s", len(records), path)
+                replayed += lines.count(b"\n")
+                while len(self._queue) >= self.batch_size:
+                    await self._next_batch()
+                    await self._save(self._pending)
+                    self._pending = []
+            self.stats.replayed += replayed
+            path.unlink(missing_ok=True)
+            log.info("prediction log: replayed %d spilled records from %s", replayed, path.name)
+
+
+def _fsync(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):  # closed by a rotation meanwhile: it was synced
+            os.fsync(fd)

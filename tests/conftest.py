@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import psutil
 import pytest
 import redis.asyncio as aioredis
 
 from firstpitch.settings import PROJECT_ROOT, Settings
-from storage.embedded import embedded_servers
+from storage.embedded import EmbeddedPostgres, embedded_servers
 from storage.postgres import connect, migrate
 
 DATA_DIR = Path(os.environ.get("FIRSTPITCH_TEST_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
@@ -24,6 +29,47 @@ TEST_ROOT.chmod(0o755)
 os.environ["BENTOML_HOME"] = str(TEST_ROOT / "state" / "bentoml")
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+# Every process the tests start inherits this mark (servers, services, load generators), so
+# the end of the session can find any that outlived it, whatever started it.
+SESSION_MARK = uuid.uuid4().hex
+os.environ["FIRSTPITCH_TEST_SESSION"] = SESSION_MARK
+
+
+def _left_running() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if proc.environ().get("FIRSTPITCH_TEST_SESSION") == SESSION_MARK:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No process a test started may outlive the session: any left is named, stopped, and
+    fails the run (a leak is a defect of the test that made it, even when it passed)."""
+    left = _left_running()
+    if not left:
+        return
+    names = []
+    for proc in left:
+        try:
+            names.append(f"{proc.pid} {' '.join(proc.cmdline())[:160]}")
+            proc.send_signal(signal.SIGTERM)
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(left, timeout=10)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = "processes started by the tests were still running:\n  " + "\n  ".join(names)
+    if reporter is not None:
+        reporter.write_line(f"ERROR: {message}", red=True, bold=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -47,11 +93,15 @@ def servers(state_dir: Path) -> Iterator[tuple[str, str]]:
     external servers instead (e.g. CI service containers); the database is wiped first.
     """
     pg, rd = embedded_servers(state_dir / "servers", durable=False)
-    dsn = os.environ.get("FIRSTPITCH_TEST_POSTGRES_DSN") or pg.start()
-    url = os.environ.get("FIRSTPITCH_TEST_REDIS_URL") or rd.start()
-    yield dsn, url
-    pg.stop()
-    rd.stop()
+    try:
+        dsn = os.environ.get("FIRSTPITCH_TEST_POSTGRES_DSN") or pg.start()
+        url = os.environ.get("FIRSTPITCH_TEST_REDIS_URL") or rd.start()
+        yield dsn, url
+    finally:
+        try:
+            pg.stop()
+        finally:
+            rd.stop()
 
 
 @pytest.fixture(scope="session")
@@ -65,16 +115,44 @@ def settings(servers: tuple[str, str], state_dir: Path, data_dir: Path) -> Setti
 @pytest.fixture(scope="session")
 async def ingested(servers: tuple[str, str], data_dir: Path) -> str:
     """The real data of every season, loaded once for the session; returns the DSN."""
-    from ingest.loader import ingest
-
     dsn = servers[0]
     conn = await connect(dsn)
     try:
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+    await ingest_all(dsn, data_dir)
+    return dsn
+
+
+async def ingest_all(dsn: str, data_dir: Path) -> None:
+    from ingest.loader import ingest
+
+    conn = await connect(dsn)
+    try:
         await ingest(conn, data_dir, set(range(2005, 2025)))
     finally:
         await conn.close()
-    return dsn
+
+
+@dataclass(frozen=True)
+class OwnPostgres:
+    server: EmbeddedPostgres
+    dsn: str
+
+
+@pytest.fixture
+async def own_postgres(data_dir: Path) -> AsyncIterator[OwnPostgres]:
+    """A PostgreSQL server of the test's own, holding the real data: for tests that stop,
+    stall or kill it, so no other test ever sees that outage. (Under the session's root, which
+    the server's system user can reach, not pytest's private tmp_path.)"""
+    server = EmbeddedPostgres(TEST_ROOT / "own" / uuid.uuid4().hex[:8], durable=False)
+    try:
+        dsn = server.start()
+        await ingest_all(dsn, data_dir)
+        yield OwnPostgres(server, dsn)
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -13,12 +13,14 @@ from starlette.responses import JSONResponse
 from firstpitch.serving.errors import ApiError
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelUnavailable
+from firstpitch.serving.outages import MODELS, POSTGRES, REDIS, OutageLog
 from storage.postgres import DatabaseUnavailable
 from storage.redis import UNREACHABLE as REDIS_UNREACHABLE
 
 RETRY = {"Retry-After": "1"}
 
 log = logging.getLogger(__name__)
+outages = OutageLog(log)  # an outage is expected: warned about, at most once in 10 s
 
 
 def _request_id(request: Request) -> str | None:
@@ -70,7 +72,8 @@ def install(app: FastAPI) -> None:
 
     def unavailable(request: Request, dependency: str, what: str, exc: Exception) -> JSONResponse:
         metrics().dependency_errors.labels(dependency).inc()
-        log.error("%s unavailable on %s: %s", dependency, request.url.path, exc)
+        named = {"models": MODELS, "postgres": POSTGRES, "redis": REDIS}[dependency]
+        outages.warn(named, "requests answered 503", exc)
         return JSONResponse(
             _body("unavailable", f"{what} is unavailable; retry shortly", request),
             status_code=503,

@@ -17,6 +17,7 @@ class Metrics:
     cutoff_refusals: Any  # Counter
     feature_age: Any  # Histogram
     log_queue_depth: Any  # Gauge
+    log_queue_bytes: Any  # Gauge
     log_spill_bytes: Any  # Gauge
     model_retries: Any  # Counter
     rejected: Any  # Counter[reason]: unauthenticated, forbidden, rate_limited, shed, too_large
@@ -68,9 +69,14 @@ def metrics() -> Metrics:
                 "Prediction records waiting to be written",
                 multiprocess_mode="livesum",
             ),
+            log_queue_bytes=Gauge(
+                "firstpitch_log_queue_bytes",
+                "Bytes of encoded prediction records waiting in memory",
+                multiprocess_mode="livesum",
+            ),
             log_spill_bytes=Gauge(
                 "firstpitch_log_spill_bytes",
-                "Bytes of prediction records spilled while Postgres is down",
+                "Bytes of prediction records in spill files, waiting to be replayed",
                 multiprocess_mode="livemax",
             ),
             model_retries=Counter(

@@ -151,14 +151,14 @@ class Predictor:
         for entry in entries.values():
             self._check_predictable(entry, now)
         latency_ms = (time.perf_counter() - started) * 1000
-        responses = []
+        responses, records = [], []
         for game_id in game_ids:
             entry = entries[game_id]
-            response = self.respond(entry, name, target, cache_hit=game_id in hits)
-            responses.append(response)
-            self.logger.log(
+            responses.append(self.respond(entry, name, target, cache_hit=game_id in hits))
+            records.append(
                 self._record(entry, name, endpoint, request_id, now, game_id in hits, latency_ms)
             )
+        self.logger.log_many(records)
         metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
         return responses
 

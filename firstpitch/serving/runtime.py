@@ -77,6 +77,9 @@ class ApiRuntime:
             settings.spill_path,
             batch_size=settings.log_batch_size,
             flush_interval=settings.log_flush_ms / 1000,
+            max_records=settings.log_queue_records,
+            max_bytes=settings.log_queue_bytes,
+            enabled=settings.prediction_log,
         )
         logger.start()
         runtime = cls(
@@ -160,6 +163,7 @@ class ApiRuntime:
     async def _gauges(self) -> None:
         while True:
             metrics().log_queue_depth.set(self.logger.depth)
+            metrics().log_queue_bytes.set(self.logger.queued_bytes)
             metrics().log_spill_bytes.set(self.logger.spill_bytes())
             retries = getattr(self.backend, "retries", 0)
             if retries:

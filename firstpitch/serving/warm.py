@@ -13,11 +13,13 @@ from datetime import datetime, timedelta
 
 from features.cutoff import cutoff_for
 from firstpitch.serving import heap
+from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.runtime import ApiRuntime
 from storage import prediction_queries as q
 
 log = logging.getLogger(__name__)
 IDLE = timedelta(seconds=60)
+RETRY = timedelta(seconds=5)  # after a round that failed because a dependency was away
 
 
 async def _claim(rt: ApiRuntime, versions: tuple[str, str], game_id: str, phase: str) -> bool:
@@ -54,18 +56,24 @@ async def warm_once(rt: ApiRuntime, done: dict[str, str]) -> datetime | None:
 async def warm_loop(rt: ApiRuntime) -> None:
     done: dict[str, str] = {}
     first = True
+    outages = OutageLog(log)
     while True:
+        failed = False
         try:
             next_cutoff = await warm_once(rt, done)
             if first:  # the whole path has run once: its lazy imports and caches are in
                 heap.freeze()
                 first = False
-        except Exception:  # keep warming later; a failed round is logged, never fatal
-            log.exception("warming failed")
-            next_cutoff = None
-        if rt.clock.pinned and next_cutoff is None:
+        except Exception as exc:  # keep warming later; a failed round is never fatal
+            failed, next_cutoff = True, None
+            dependency = unavailable_dependency(exc)
+            if dependency is None:
+                log.exception("warming failed")  # a defect: with its traceback
+            else:
+                outages.warn(dependency, f"warming retries in {RETRY.seconds} s", exc)
+        if rt.clock.pinned and next_cutoff is None and not failed:
             return  # a pinned clock never reaches another cutoff
-        wait = IDLE
+        wait = RETRY if failed else IDLE
         if next_cutoff is not None:
             wait = min(IDLE, max(timedelta(seconds=1), next_cutoff - rt.clock.now()))
         await asyncio.sleep(wait.total_seconds())

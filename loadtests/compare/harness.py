@@ -531,6 +531,32 @@ def _best(rows: Sequence[dict[str, Any]], target: str, scenario: str) -> dict[st
     return max(found, key=lambda r: r["req_per_s"]) if found else None
 
 
+LOG_OFF = ",log=off"
+
+
+def _logging_checks(rows: Sequence[dict[str, Any]], off_configs: list[str]) -> list[TargetCheck]:
+    """Prediction logging is off the request path: 50-game p99 with logging within 20 % of
+    the same configuration without it, measured in the same run."""
+    checks = []
+    for off in off_configs:
+        on = off.removesuffix(LOG_OFF)
+        a, b = (
+            _pick(rows, "firstpitch", "batch50-c8", on),
+            _pick(rows, "firstpitch", "batch50-c8", off),
+        )
+        name = "50 games 8 conn: p99 with prediction logging within 20 % of logging off"
+        if not a or not b or not a[0]["p99_ms"] or not b[0]["p99_ms"]:
+            checks.append(TargetCheck(on, name, "N/A", "not measured"))
+            continue
+        ratio = a[0]["p99_ms"] / b[0]["p99_ms"]
+        detail = (
+            f"p99 {_fmt(a[0]['p99_ms'])} vs {_fmt(b[0]['p99_ms'])} ms ({ratio:.2f}×); "
+            f"{a[0]['req_per_s']:.1f} vs {b[0]['req_per_s']:.1f} req/s"
+        )
+        checks.append(TargetCheck(on, name, "PASS" if ratio <= 1.2 else "MISS", detail))
+    return checks
+
+
 def check_targets(rows: Sequence[dict[str, Any]], mlflow_factor: float = 5.0) -> list[TargetCheck]:
     """firstpitch's full path (every firstpitch configuration) against the targets.
 
@@ -538,7 +564,8 @@ def check_targets(rows: Sequence[dict[str, Any]], mlflow_factor: float = 5.0) ->
     """
     checks: list[TargetCheck] = []
     configs = list(dict.fromkeys(r["config"] for r in rows if r["target"] == "firstpitch"))
-    for cfg in configs:
+    checks += _logging_checks(rows, [c for c in configs if c.endswith(LOG_OFF)])
+    for cfg in [c for c in configs if not c.endswith(LOG_OFF)]:  # log=off is only a peer
 
         def fp(scenario: str, cfg: str = cfg) -> dict[str, Any] | None:
             found = _pick(rows, "firstpitch", scenario, cfg)

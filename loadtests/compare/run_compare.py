@@ -263,7 +263,9 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def firstpitch_target(prep: Prepared, inference: str) -> Target:
+def firstpitch_target(prep: Prepared, inference: str, log: bool = True) -> Target:
+    """firstpitch's full path; ``log=False`` is the benchmark-only peer without prediction
+    logging, measured beside it to show what logging costs the request path."""
     from firstpitch.serve import launch
 
     extra = {
@@ -271,6 +273,7 @@ def firstpitch_target(prep: Prepared, inference: str) -> Target:
         "FIRSTPITCH_PREDICTION_CACHE": "false",
         "FIRSTPITCH_INFERENCE": inference,
         "FIRSTPITCH_AUTH_ENABLED": "false",  # the peers serve without keys too
+        "FIRSTPITCH_PREDICTION_LOG": "true" if log else "false",
     }
 
     def start(procs: Processes, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -299,7 +302,7 @@ def firstpitch_target(prep: Prepared, inference: str) -> Target:
 
     return Target(
         target="firstpitch",
-        config=f"inference={inference}",
+        config=f"inference={inference}" + ("" if log else ",log=off"),
         what="full path",
         settings={
             "command": "bentoml serve service:FirstPitch (firstpitch.serve.launch)",
@@ -317,7 +320,7 @@ def firstpitch_target(prep: Prepared, inference: str) -> Target:
         predictions=preds,
         # every request of this run and configuration carries one X-Request-ID, so the rows
         # the service logged can be counted afterwards (prediction_log.request_id)
-        headers={"X-Request-ID": f"compare-{RUN_ID}-{inference}"},
+        headers={"X-Request-ID": f"compare-{RUN_ID}-{inference}"} if log else {},
     )
 
 
@@ -508,6 +511,7 @@ def all_targets(prep: Prepared, work: Path) -> list[Target]:
     return [
         firstpitch_target(prep, "service"),
         firstpitch_target(prep, "local"),
+        firstpitch_target(prep, "local", log=False),
         mlserver_target(prep, work, "best", MLSERVER_BEST_SERVER, {}, MLSERVER_BEST_ENV),
         mlserver_target(prep, work, "default", {}, {}, {}),
         mlflow_target(prep, "tuned", MLFLOW_TUNED_ARGS, MLFLOW_TUNED_ENV),

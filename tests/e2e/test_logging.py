@@ -2,49 +2,49 @@
 
 from __future__ import annotations
 
-import os
+import re
 import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
 from firstpitch.settings import Settings
-from storage.embedded import EmbeddedPostgres
-from tests.e2e.conftest import RunningService, start_service
+from tests.conftest import OwnPostgres
+from tests.e2e.conftest import start_service
 from tests.faults.load import Load, hold, logged, report, today, wait_for, wait_logged
 
 
 async def test_postgres_down_under_load_loses_nothing(
-    service: RunningService, state_dir: Path, ingested: str
+    settings: Settings, own_postgres: OwnPostgres, champions: dict[str, object], tmp_path: Path
 ) -> None:
-    if os.environ.get("FIRSTPITCH_TEST_POSTGRES_DSN"):
-        pytest.fail("stopping Postgres needs the embedded test server (unset the external DSN)")
-    postgres = EmbeddedPostgres(state_dir / "servers" / "postgres", durable=False)
-    games = await today(service.url, service.headers)  # predicted and cached: no Postgres needed
-    load = Load(service.url, service.headers, games)
-    load.start()
-    async with httpx.AsyncClient(base_url=service.url, timeout=60) as probe:
-        await hold(1)
-        postgres.stop()
-        try:
-            health = await probe.get("/health")
-            assert health.status_code == 503 and "postgres" in health.json()["failing"]
-            await wait_for(
-                lambda: _spilled(probe), within=20
-            )  # records are going to the spill file
-            await hold(2)
-        finally:
-            postgres.start()
-        await hold(1)
-        await load.stop()
-        assert set(load.statuses()) == {200}, load.statuses()  # served throughout
-        found = await wait_logged(ingested, load.prefix, load.served_records())
-        assert found.rows == load.served_records() == found.distinct
-        assert found.request_ids == load.served_ids()
-        report("postgres_down", load, logged=found.rows, distinct=found.distinct)
-        await wait_for(lambda: _spilled(probe, empty=True), within=30)
-        assert (await probe.get("/health")).status_code == 200
+    # Its own Postgres and its own service: the outage is seen by this test alone.
+    service = start_service(settings, own_postgres.dsn, tmp_path)
+    try:
+        games = await today(service.url, service.headers)  # predicted and cached
+        load = Load(service.url, service.headers, games)
+        load.start()
+        async with httpx.AsyncClient(base_url=service.url, timeout=60) as probe:
+            await hold(1)
+            own_postgres.server.stop()
+            try:
+                health = await probe.get("/health")
+                assert health.status_code == 503 and "postgres" in health.json()["failing"]
+                await wait_for(lambda: _spilled(probe), within=20)  # records go to the spill
+                await hold(2)
+            finally:
+                own_postgres.server.start()
+            await hold(1)
+            await load.stop()
+            assert set(load.statuses()) == {200}, load.statuses()  # served throughout
+            found = await wait_logged(own_postgres.dsn, load.prefix, load.served_records())
+            assert found.rows == load.served_records() == found.distinct
+            assert found.request_ids == load.served_ids()
+            report("postgres_down", load, logged=found.rows, distinct=found.distinct)
+            await wait_for(lambda: _spilled(probe, empty=True), within=30)
+            assert (await probe.get("/health")).status_code == 200
+    finally:
+        service.stop()
+    assert not re.search(r"\[ERROR\]|Traceback", service.log()), service.log()[-3000:]
 
 
 async def _spilled(client: httpx.AsyncClient, empty: bool = False) -> bool:

@@ -17,8 +17,11 @@ async def test_redis_outage_fails_fast_and_recovers_without_restart(
     settings: Settings, ingested: str, champions: dict[str, object], tmp_path: Path
 ) -> None:
     redis = EmbeddedValkey(tmp_path / "redis", durable=False)  # this test's own Redis
-    url = redis.start()
-    svc = start_service(settings, ingested, tmp_path, FIRSTPITCH_REDIS_URL=url)
+    try:
+        svc = start_service(settings, ingested, tmp_path, FIRSTPITCH_REDIS_URL=redis.start())
+    except BaseException:
+        redis.stop()
+        raise
     pid = svc.proc.pid
     try:
         games = await today(svc.url, svc.headers)

@@ -8,24 +8,25 @@ import os
 from pathlib import Path
 
 import httpx
-import pytest
 
 from firstpitch.settings import Settings
-from storage.embedded import EmbeddedPostgres
+from tests.conftest import OwnPostgres
 from tests.e2e.conftest import create_key, start_service
 from tests.faults.load import Load, hold, report, today, wait_logged
 
 
 async def test_two_replicas_log_every_prediction_once(
-    settings: Settings, ingested: str, champions: dict[str, object], state_dir: Path,
-    tmp_path: Path,
-) -> None:  # fmt: skip
-    if os.environ.get("FIRSTPITCH_TEST_POSTGRES_DSN"):
-        pytest.fail("stopping Postgres needs the embedded test server (unset the external DSN)")
-    postgres = EmbeddedPostgres(state_dir / "servers" / "postgres", durable=False)
+    settings: Settings, own_postgres: OwnPostgres, champions: dict[str, object], tmp_path: Path
+) -> None:
+    # Its own Postgres (it is stopped mid-run) behind its own two services.
+    postgres, dsn = own_postgres.server, own_postgres.dsn
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    a = start_service(settings, ingested, tmp_path / "a")
-    b = start_service(settings, ingested, tmp_path / "b")
+    a = start_service(settings, dsn, tmp_path / "a")
+    try:
+        b = start_service(settings, dsn, tmp_path / "b")
+    except BaseException:
+        a.stop()
+        raise
     try:
         games = await today(a.url, a.headers)
         loads = [Load(s.url, s.headers, games, concurrency=4, prefix=f"{p}-{os.getpid()}")
@@ -34,20 +35,22 @@ async def test_two_replicas_log_every_prediction_once(
             load.start()
         await hold(1.5)
         postgres.stop()  # both replicas spill, then both replay
-        await hold(2)
-        postgres.start()
+        try:
+            await hold(2)
+        finally:
+            postgres.start()
         await hold(1.5)
         for load in loads:
             await load.stop()
         for load in loads:
             assert set(load.statuses()) == {200}, load.statuses()
-            found = await wait_logged(ingested, load.prefix, load.served_records())
+            found = await wait_logged(dsn, load.prefix, load.served_records())
             assert found.rows == found.distinct == load.served_records(), load.prefix
             assert found.request_ids == load.served_ids()
             report("two_replicas_postgres_blip", load, logged=found.rows, distinct=found.distinct)
 
         # One key, limited to 30 a minute, hammered through both replicas at once.
-        key = {"Authorization": f"Bearer {create_key(ingested, 'shared', rate_limit=30)}"}
+        key = {"Authorization": f"Bearer {create_key(dsn, 'shared', rate_limit=30)}"}
         async with httpx.AsyncClient(timeout=30, headers=key) as client:
             codes = await asyncio.gather(*(
                 client.post(f"{s.url}/api/v1/predict", json={"game_id": games[0]})

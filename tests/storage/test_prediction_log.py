@@ -1,29 +1,36 @@
-"""The prediction log against a real Postgres: batching, spilling, replay, drain on close."""
+"""The prediction log against a real Postgres: COPY batches, a bounded queue that spills,
+replay (deduplicated, locked files skipped, torn lines dropped), drain on close."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
+from storage import prediction_log as pl
 from storage.postgres import create_pool
-from storage.prediction_log import PredictionLogger, new_record_id
+from storage.prediction_log import PredictionLogger, encode, new_record_id
 
 
-def record(i: int) -> dict[str, Any]:
+def record(i: int, **changes: Any) -> dict[str, Any]:
     now = datetime(2021, 7, 4, 15, tzinfo=UTC)
     return {
         "record_id": new_record_id(), "request_id": f"r{i}", "endpoint": "predict",
         "game_id": "CIN202107040", "model_name": "firstpitch-home-win", "model_version": "1",
         "home_model_version": "1", "total_model_version": "1", "feature_version": "fs",
-        "feature_hash": "ab", "feature_as_of": now, "feature_cutoff": now, "predicted_at": now,
-        "cache_hit": bool(i % 2), "home_ml_probability": 0.6, "total_over_probability": 0.5,
-        "home_ml_confidence": 0.6, "total_over_confidence": 0.5, "odds_used": {"open_ml_home": -120},
+        "feature_hash": "ab", "feature_as_of": now.isoformat(), "feature_cutoff": now,
+        "predicted_at": now.isoformat(), "cache_hit": bool(i % 2),
+        "home_ml_probability": 0.6, "total_over_probability": 0.5,
+        "home_ml_confidence": 0.6, "total_over_confidence": 0.5,
+        "odds_used": {"open_ml_home": -120},
         "recommendations": {"moneyline": {"recommended": False}}, "latency_ms": 1.0,
-    }  # fmt: skip
+    } | changes  # fmt: skip
 
 
 def _dsn(conn: asyncpg.Connection) -> str:
@@ -35,6 +42,25 @@ async def count(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM prediction_log"))
 
 
+async def wait_until(check: Any, seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not in time")
+
+
+def test_the_fast_encoding_equals_the_general_one() -> None:
+    iso = "2021-07-04T14:00:00+00:00"
+    for r in (record(1, feature_cutoff=iso), record(2, feature_cutoff=iso, latency_ms=3.25)):
+        assert all(type(r[c]) is str for c in pl.COLUMNS[:13])  # the fast path's case
+        general = ("\t".join(pl._field(r[c]) for c in pl.COLUMNS) + "\n").encode()
+        assert encode(r) == general
+    odd = encode(record(3, request_id="a\tb\\c\nd", latency_ms=2))  # the general path
+    assert odd.count(b"\n") == 1 and odd.count(b"\t") == len(pl.COLUMNS) - 1
+    assert b"a\\tb\\\\c\\nd" in odd
+
+
 async def test_batches_are_written(scratch_db: asyncpg.Connection, tmp_path: Path) -> None:
     pool = await create_pool(_dsn(scratch_db), max_size=2)
     logger = PredictionLogger(pool, tmp_path, batch_size=50, flush_interval=0.05)
@@ -44,6 +70,65 @@ async def test_batches_are_written(scratch_db: asyncpg.Connection, tmp_path: Pat
     assert await logger.flush(10)
     assert await count(scratch_db) == 120 and logger.stats.written == 120
     await logger.close()
+    await pool.close()
+
+
+async def test_values_survive_the_round_trip(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    logger = PredictionLogger(pool, tmp_path, flush_interval=0.01)
+    logger.start()
+    tricky = {"moneyline": {"reason": 'tab\there, back\\slash, "quoted", ünï'}}
+    logger.log_many([record(1, recommendations=tricky, request_id="odd\tid\\x"), record(2)])
+    assert await logger.flush(10)
+    row = await scratch_db.fetchrow("SELECT * FROM prediction_log WHERE request_id LIKE 'odd%'")
+    assert row["request_id"] == "odd\tid\\x"
+    assert (
+        row["recommendations"]
+        == '{"moneyline": {"reason": "tab\\there, back\\\\slash, \\"quoted\\", ünï"}}'
+    )
+    assert row["feature_cutoff"] == datetime(2021, 7, 4, 15, tzinfo=UTC)
+    assert row["cache_hit"] is True and row["latency_ms"] == 1.0
+    await logger.close()
+    await pool.close()
+
+
+async def test_a_full_queue_spills_and_memory_stays_bounded(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    # The writer is not started: nothing drains, as when Postgres cannot keep up.
+    logger = PredictionLogger(pool, tmp_path, batch_size=50, max_records=100)
+    for i in range(0, 1000, 50):
+        logger.log_many([record(i + k) for k in range(50)])
+        assert logger.depth <= 100
+    assert logger.depth == 100 and logger.stats.overflowed == 900
+    assert logger.spill_bytes() > 0 and await count(scratch_db) == 0
+    logger.start()  # the writer catches up: queue to Postgres, spill replayed
+    await wait_until(lambda: _settled(logger, scratch_db, 1000))
+    assert logger.stats.written == 100 and logger.stats.replayed == 900
+    await logger.close()
+    await pool.close()
+
+
+async def _settled(logger: PredictionLogger, conn: asyncpg.Connection, n: int) -> bool:
+    return logger.spill_bytes() == 0 and await count(conn) == n
+
+
+async def test_the_byte_cap_spills_too(scratch_db: asyncpg.Connection, tmp_path: Path) -> None:
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    line = len(encode(record(0)))
+    logger = PredictionLogger(pool, tmp_path, max_records=10**6, max_bytes=10 * line)
+    for i in range(30):
+        logger.log(record(i))
+    assert logger.depth == 10 and logger.queued_bytes <= 10 * line + line
+    assert logger.stats.overflowed == 20
+    await logger.close()  # the queue is drained, the spill stays for the next writer
+    assert await count(scratch_db) == 10
+    successor = PredictionLogger(pool, tmp_path)
+    await successor._replay()
+    assert await count(scratch_db) == 30 and successor.spill_bytes() == 0
     await pool.close()
 
 
@@ -61,11 +146,8 @@ async def test_spilled_while_down_then_replayed(
     assert logger.stats.spilled == 35 and logger.spill_bytes() > 0
     assert await count(scratch_db) == 0
     logger.pool = await create_pool(_dsn(scratch_db), max_size=2)  # Postgres is back
-    for _ in range(100):
-        if logger.spill_bytes() == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert await count(scratch_db) == 35 and logger.stats.replayed == 35
+    await wait_until(lambda: _settled(logger, scratch_db, 35))
+    assert logger.stats.replayed == 35
     await logger.close()
     await logger.pool.close()
 
@@ -85,10 +167,56 @@ async def test_close_drains_everything(scratch_db: asyncpg.Connection, tmp_path:
 
 async def test_a_replay_twice_writes_once(scratch_db: asyncpg.Connection, tmp_path: Path) -> None:
     pool = await create_pool(_dsn(scratch_db), max_size=2)
+    data = b"".join(encode(record(i)) for i in range(5))
+    (tmp_path / "spill-a.copy").write_bytes(data)
+    (tmp_path / "spill-copy.copy").write_bytes(data)
     logger = PredictionLogger(pool, tmp_path)
-    records = [record(i) for i in range(5)]
-    logger._spill(records)
-    (tmp_path / "spill-copy.jsonl").write_text(logger.spill_path.read_text())
     await logger._replay()
     assert await count(scratch_db) == 5 and logger.spill_bytes() == 0
+    assert logger.stats.replayed == 10  # both files went through; the copies changed nothing
+    await pool.close()
+
+
+async def test_a_file_its_writer_holds_is_not_claimed(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    held = tmp_path / "spill-999-live.copy"
+    fd = os.open(held, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another worker, still writing there
+    os.write(fd, encode(record(1)))
+    logger = PredictionLogger(pool, tmp_path)
+    await logger._replay()
+    assert held.exists() and await count(scratch_db) == 0
+    os.write(fd, encode(record(2)))  # its later lines still reach the same file
+    os.close(fd)  # released: now it is claimable, with every line
+    await logger._replay()
+    assert not held.exists() and await count(scratch_db) == 2
+    await pool.close()
+
+
+async def test_a_torn_last_line_is_dropped_and_the_rest_replayed(
+    scratch_db: asyncpg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    whole = b"".join(encode(record(i)) for i in range(3))
+    (tmp_path / "spill-torn.copy").write_bytes(whole + encode(record(9))[:40])
+    logger = PredictionLogger(pool, tmp_path)
+    await logger._replay()
+    assert await count(scratch_db) == 3 and logger.spill_bytes() == 0
+    assert "torn last line" in caplog.text
+    await pool.close()
+
+
+async def test_spill_files_of_earlier_versions_are_replayed(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    import json
+
+    legacy = [record(i) | {"feature_cutoff": "2021-07-04T15:00:00+00:00"} for i in range(4)]
+    (tmp_path / "spill-1-ab.jsonl").write_text("".join(json.dumps(r) + "\n" for r in legacy))
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    logger = PredictionLogger(pool, tmp_path)
+    await logger._replay()
+    assert await count(scratch_db) == 4
     await pool.close()

@@ -1,0 +1,158 @@
+"""Benchmark: prediction-log records/s into PostgreSQL, the writer as shipped against the
+earlier one (``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING``, 500 rows a batch), in
+the same run against the same server; plus the encoding cost per record and the rate of a
+replay from the spill file (staged, deduplicated).
+
+Usage: .venv/bin/python loadtests/bench_prediction_log.py [--records 200000] [--json]
+Starts a durable embedded PostgreSQL of its own (fsync on, as the embedded default runs) in a
+temporary directory, unless ``--dsn`` names one (its prediction_log is truncated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from storage.embedded import EmbeddedPostgres
+from storage.postgres import connect, create_pool, migrate
+from storage.prediction_log import COLUMNS, PredictionLogger, encode, new_record_id
+
+LEGACY_INSERT = (
+    f"INSERT INTO prediction_log ({', '.join(COLUMNS)}) VALUES "
+    f"({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
+    "ON CONFLICT (record_id) DO NOTHING"
+)
+
+
+def sample(i: int) -> dict[str, Any]:
+    """A record shaped like the ones the predictor logs (recommendations included)."""
+    now = datetime(2021, 7, 4, 15, tzinfo=UTC) + timedelta(microseconds=i)
+    side = {"recommended": i % 3 == 0, "side": "home", "market_probability": 0.5123,
+            "model_probability": 0.5588, "edge": 0.0465, "expected_value": 0.071,
+            "kelly_fraction": 0.0121, "american_odds": -110, "reason": "edge below 0.02"}  # fmt: skip
+    return {
+        "record_id": new_record_id(), "request_id": f"bench-{i // 50}", "endpoint": "batch",
+        "game_id": f"CIN2021{i % 1000:04d}0", "model_name": "firstpitch-home-win",
+        "model_version": "3", "home_model_version": "3", "total_model_version": "2",
+        "feature_version": "fs-2026.11.1", "feature_hash": "ab" * 32,
+        "feature_as_of": now.isoformat(), "feature_cutoff": now.isoformat(),
+        "predicted_at": now.isoformat(), "cache_hit": bool(i % 2),
+        "home_ml_probability": 0.5588, "total_over_probability": 0.4912,
+        "home_ml_confidence": 0.5588, "total_over_confidence": 0.5088,
+        "odds_used": {"open_ml_home": -120, "open_ml_away": 110, "open_total": 8.5,
+                      "open_over_price": -110, "open_under_price": -110},
+        "recommendations": {"moneyline": side, "total": side | {"side": "over", "line": 8.5}},
+        "latency_ms": 1.25,
+    }  # fmt: skip
+
+
+def _legacy_row(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What the earlier writer did per record before its INSERT."""
+    import uuid
+
+    row = []
+    for col in COLUMNS:
+        value = record[col]
+        if col == "record_id":
+            value = uuid.UUID(value)
+        elif col in {"feature_as_of", "feature_cutoff", "predicted_at"}:
+            value = datetime.fromisoformat(value)
+        elif col in {"odds_used", "recommendations"}:
+            value = json.dumps(value)
+        row.append(value)
+    return tuple(row)
+
+
+async def legacy(pool: asyncpg.Pool, records: list[dict[str, Any]]) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(records), 500):
+        async with pool.acquire() as conn:
+            await conn.executemany(LEGACY_INSERT, [_legacy_row(r) for r in records[i : i + 500]])
+    return len(records) / (time.perf_counter() - started)
+
+
+async def shipped(pool: asyncpg.Pool, records: list[dict[str, Any]], spill: Path) -> float:
+    logger = PredictionLogger(pool, spill, max_records=len(records) + 1, max_bytes=1 << 40)
+    logger.start()
+    started = time.perf_counter()
+    for i in range(0, len(records), 50):  # as the service logs them: one batch request at a time
+        logger.log_many(records[i : i + 50])
+    assert await logger.flush(600)
+    rate = len(records) / (time.perf_counter() - started)
+    assert logger.stats.written == len(records), logger.stats
+    await logger.close()
+    return rate
+
+
+async def replay(pool: asyncpg.Pool, records: list[dict[str, Any]], spill: Path) -> float:
+    (spill / "spill-bench.copy").write_bytes(b"".join(encode(r) for r in records))
+    logger = PredictionLogger(pool, spill)
+    started = time.perf_counter()
+    await logger._replay()
+    rate = len(records) / (time.perf_counter() - started)
+    assert logger.stats.replayed == len(records), logger.stats
+    return rate
+
+
+async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
+    conn = await connect(dsn)
+    await migrate(conn)
+    pool = await create_pool(dsn, max_size=2)
+    out: dict[str, Any] = {"records": n}
+    records = [sample(i) for i in range(n)]
+    started = time.perf_counter()
+    for r in records[:20000]:
+        encode(r)
+    out["encode_us_per_record"] = round((time.perf_counter() - started) / 20000 * 1e6, 2)
+    out["line_bytes"] = len(encode(records[0]))
+    for name in ("legacy_executemany", "copy_shipped", "legacy_executemany", "copy_shipped"):
+        await conn.execute("TRUNCATE prediction_log")
+        fresh = [r | {"record_id": new_record_id()} for r in records]
+        rate = await (legacy(pool, fresh) if name.startswith("legacy") else
+                      shipped(pool, fresh, work / "spill"))  # fmt: skip
+        out.setdefault(name, []).append(round(rate))
+        assert await conn.fetchval("SELECT count(*) FROM prediction_log") == n
+    await conn.execute("TRUNCATE prediction_log")
+    fresh = [r | {"record_id": new_record_id()} for r in records]
+    out["replay_staged"] = round(await replay(pool, fresh, work / "spill"))
+    out["replay_again_changes_nothing"] = True
+    (work / "spill" / "spill-again.copy").write_bytes(b"".join(encode(r) for r in fresh[:1000]))
+    await PredictionLogger(pool, work / "spill")._replay()
+    out["replay_again_changes_nothing"] = await conn.fetchval(
+        "SELECT count(*) FROM prediction_log") == n  # fmt: skip
+    best_old, best_new = max(out["legacy_executemany"]), max(out["copy_shipped"])
+    out["speedup"] = round(best_new / best_old, 2)
+    await pool.close()
+    await conn.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--dsn", help="a PostgreSQL to use instead of a throwaway one")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="fp-logbench-") as tmp:
+        work = Path(tmp)
+        server = None if args.dsn else EmbeddedPostgres(work / "pg", durable=True)
+        dsn = args.dsn or server.start()  # type: ignore[union-attr]
+        try:
+            out = asyncio.run(run(dsn, args.records, work))
+        finally:
+            if server is not None:
+                server.stop()
+    print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() if args.json else out)
+
+
+if __name__ == "__main__":
+    main()
