@@ -160,6 +160,7 @@ class PredictionLogger:
         max_records: int = 8000,
         max_bytes: int = 16 << 20,
         enabled: bool = True,
+        writers: int = 2,
     ) -> None:
         self.pool = pool
         self.spill = spill.SpillFile(spill_dir)
@@ -172,18 +173,22 @@ class PredictionLogger:
         self._queue: collections.deque[bytes] = collections.deque()
         self._queued_bytes = 0
         self._wake, self._full = asyncio.Event(), asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.writers = writers  # concurrent COPYs: Postgres parses each on its own core
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._down_until = 0.0  # after a failed write, batches spill without trying
         self._down = False
         self._next_replay = 0.0
-        # Lines taken off the queue but not yet written or spilled: if the writer is
+        # Lines each writer took off the queue but has not yet written or spilled: if it is
         # cancelled (shutdown) they are still here for close() to save.
-        self._pending: list[bytes] = []
+        self._pending: dict[int, list[bytes]] = {}
 
     # -- public -------------------------------------------------------------------------
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="prediction-log-writer")
+        self._tasks = [
+            asyncio.create_task(self._run(i), name=f"prediction-log-writer-{i}")
+            for i in range(self.writers)
+        ]
 
     def log(self, record: dict[str, Any]) -> None:
         self.log_many([record])
@@ -228,7 +233,7 @@ class PredictionLogger:
     async def flush(self, wait_s: float = 10.0) -> bool:
         """Wait until everything queued so far is written or spilled."""
         deadline = time.monotonic() + wait_s
-        while self._queue or self._pending:
+        while self._queue or any(self._pending.values()):
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.01)
@@ -237,13 +242,15 @@ class PredictionLogger:
     async def close(self) -> None:
         """Drain the queue (to Postgres, else the spill file), then stop the writer."""
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            done, _ = await asyncio.wait({self._task}, timeout=5)
-            if done:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            done, _ = await asyncio.wait(self._tasks, timeout=5)
+            for task in done:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    self._task.result()
-        rest, self._pending = self._pending, []
+                    task.result()
+        rest = [line for lines in self._pending.values() for line in lines]
+        self._pending = {}
         rest.extend(self._queue)
         self._queue.clear()
         self._queued_bytes = 0
@@ -252,16 +259,20 @@ class PredictionLogger:
         self.spill.close()
 
     # -- writer -------------------------------------------------------------------------
-    async def _run(self) -> None:
+    async def _run(self, writer: int) -> None:
+        """Writer 0 flushes partial batches on time, syncs and replays the spill; the others
+        only take full batches, so they add throughput exactly when the queue backs up."""
         # Checks _closing as well as honouring cancellation: on Python 3.11, wait_for can
         # swallow a cancel that lands as a wait completes, and a `while True` writer then
         # never ends (seen as shutdowns hanging after load).
         while not self._closing:
             try:
-                await self._next_batch()
-                if self._pending:
-                    await self._save(self._pending)
-                    self._pending = []
+                await (self._next_batch(writer) if writer == 0 else self._next_full(writer))
+                if self._pending.get(writer):
+                    await self._save(self._pending[writer])
+                    self._pending[writer] = []
+                if writer:
+                    continue
                 fd = self.spill.fsync_due()
                 if fd is not None:
                     await asyncio.to_thread(_fsync, fd)
@@ -273,7 +284,19 @@ class PredictionLogger:
                 log.exception("prediction log writer: unexpected error; continuing")
                 await asyncio.sleep(self.retry_interval)
 
-    async def _next_batch(self) -> None:
+    async def _next_full(self, writer: int) -> None:
+        while len(self._queue) < self.batch_size and not self._closing:
+            self._full.clear()
+            await self._full.wait()
+        self._take(writer)
+
+    def _take(self, writer: int) -> None:
+        take = min(self.batch_size, len(self._queue))
+        popleft = self._queue.popleft
+        self._pending[writer] = lines = [popleft() for _ in range(take)]
+        self._queued_bytes -= sum(map(len, lines))
+
+    async def _next_batch(self, writer: int = 0) -> None:
         """Move up to batch_size lines into _pending, giving a batch flush_interval to fill."""
         if not self._queue:
             self._wake.clear()
@@ -285,10 +308,7 @@ class PredictionLogger:
             self._full.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self.flush_interval)
-        take = min(self.batch_size, len(self._queue))
-        popleft = self._queue.popleft
-        self._pending = [popleft() for _ in range(take)]
-        self._queued_bytes -= sum(map(len, self._pending))
+        self._take(writer)
 
     async def _save(self, lines: list[bytes]) -> None:
         data = b"".join(lines)
@@ -358,9 +378,9 @@ class PredictionLogger:
                     return  # still down: the claimed file stays and is retried later
                 replayed += lines.count(b"\n")
                 while len(self._queue) >= self.batch_size:
-                    await self._next_batch()
-                    await self._save(self._pending)
-                    self._pending = []
+                    self._take(0)
+                    await self._save(self._pending[0])
+                    self._pending[0] = []
             self.stats.replayed += replayed
             path.unlink(missing_ok=True)
             log.info("prediction log: replayed %d spilled records from %s", replayed, path.name)
