@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     one batch being written, this bounds what a crash of a worker can lose."""
     log_queue_bytes: int = 16 << 20
     """Bytes of encoded prediction records held in memory at most (spill beyond it)."""
+    log_spill_max_bytes: int = 8 << 30
+    """Spill files (all workers) at most; beyond it predictions answer 503 rather than be
+    served unrecorded."""
     prediction_log: bool = True
     """Benchmarks only: false serves without recording predictions (nothing is logged)."""
     redis_timeout_ms: int = 500
@@ -133,6 +136,7 @@ class Settings(BaseSettings):
         "log_batch_size",
         "log_queue_records",
         "log_queue_bytes",
+        "log_spill_max_bytes",
     )
     @classmethod
     def _positive(cls, value: int) -> int:

@@ -82,6 +82,11 @@ WRITE_TIMEOUT_S = 30.0
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+class LogFull(RuntimeError):
+    """The spill directory holds ``max_spill_bytes``: a prediction that cannot be recorded
+    must not be served (the API answers 503), rather than be served and lost."""
+
+
 @dataclass
 class LogStats:
     queued: int = 0
@@ -161,6 +166,7 @@ class PredictionLogger:
         max_bytes: int = 16 << 20,
         enabled: bool = True,
         writers: int = 2,
+        max_spill_bytes: int = 8 << 30,
     ) -> None:
         self.pool = pool
         self.spill = spill.SpillFile(spill_dir)
@@ -168,6 +174,8 @@ class PredictionLogger:
         self.batch_size, self.flush_interval = batch_size, flush_interval
         self.retry_interval = retry_interval
         self.max_records, self.max_bytes = max_records, max_bytes
+        self.max_spill_bytes = max_spill_bytes
+        self._spilled_bytes = self.spill.total_bytes()  # refreshed by the writer
         self.enabled = enabled  # off only for benchmarks: nothing is recorded then
         self.stats = LogStats()
         self._queue: collections.deque[bytes] = collections.deque()
@@ -194,28 +202,37 @@ class PredictionLogger:
         self.log_many([record])
 
     def log_many(self, records: list[dict[str, Any]]) -> None:
+        """Queue a request's records, or spill what the queue has no room for. Raises
+        LogFull (nothing recorded) when even the spill is at its limit."""
         if not self.enabled or not records:
             return
         lines = [encode(r) for r in records]
-        self.stats.queued += len(lines)
         if self._closing:  # late records still land somewhere durable
             self._overflow(lines)
             self.spill.rotate()
-            return
-        room = self.max_records - len(self._queue) if self._queued_bytes < self.max_bytes else 0
-        if room < len(lines):  # the queue is full: the rest goes straight to the spill file
-            self._overflow(lines[max(0, room) :])
-            lines = lines[: max(0, room)]
-            if not lines:
-                return
-        self._queue.extend(lines)
-        self._queued_bytes += sum(map(len, lines))
-        self._wake.set()
-        if len(self._queue) >= self.batch_size:
-            self._full.set()
+        else:
+            room = self.max_records - len(self._queue)
+            room = max(0, room) if self._queued_bytes < self.max_bytes else 0
+            if room < len(lines):  # the queue is full: the rest goes straight to the spill
+                self._overflow(lines[room:])
+                del lines[room:]
+            if lines:
+                self._queue.extend(lines)
+                self._queued_bytes += sum(map(len, lines))
+                self._wake.set()
+                if len(self._queue) >= self.batch_size:
+                    self._full.set()
+        self.stats.queued += len(records)
 
     def _overflow(self, lines: list[bytes]) -> None:
-        self.spill.append(b"".join(lines))
+        data = b"".join(lines)
+        if self._spilled_bytes + len(data) > self.max_spill_bytes:
+            raise LogFull(
+                f"the prediction log's spill holds {self._spilled_bytes} bytes "
+                f"(limit {self.max_spill_bytes}); predictions resume once Postgres takes them"
+            )
+        self.spill.append(data)
+        self._spilled_bytes += len(data)
         self.stats.spilled += len(lines)
         self.stats.overflowed += len(lines)
 
@@ -228,7 +245,8 @@ class PredictionLogger:
         return self._queued_bytes
 
     def spill_bytes(self) -> int:
-        return self.spill.total_bytes()
+        self._spilled_bytes = self.spill.total_bytes()
+        return self._spilled_bytes
 
     async def flush(self, wait_s: float = 10.0) -> bool:
         """Wait until everything queued so far is written or spilled."""
@@ -276,6 +294,7 @@ class PredictionLogger:
                 fd = self.spill.fsync_due()
                 if fd is not None:
                     await asyncio.to_thread(_fsync, fd)
+                self.spill_bytes()  # other workers spill and replay too
                 if len(self._queue) < self.batch_size and time.monotonic() >= self._next_replay:
                     await self._replay()
             except asyncio.CancelledError:
@@ -360,7 +379,7 @@ class PredictionLogger:
         """Move spilled lines (this process's and any other writer's released files) to
         Postgres, a chunk at a time, fresh batches first whenever the queue fills."""
         self._next_replay = time.monotonic() + self.retry_interval
-        if self.spill.total_bytes() == 0:
+        if self.spill_bytes() == 0:
             return
         self.spill.rotate()  # what this process spilled so far becomes claimable
         claims = spill.claim(self.spill_dir)

@@ -15,6 +15,7 @@ from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelUnavailable
 from firstpitch.serving.outages import MODELS, POSTGRES, REDIS, OutageLog
 from storage.postgres import DatabaseUnavailable
+from storage.prediction_log import LogFull
 from storage.redis import UNREACHABLE as REDIS_UNREACHABLE
 
 RETRY = {"Retry-After": "1"}
@@ -87,6 +88,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DatabaseUnavailable)
     async def database_down(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
         return unavailable(request, "postgres", "the database (PostgreSQL)", exc)
+
+    @app.exception_handler(LogFull)
+    async def log_full(request: Request, exc: LogFull) -> JSONResponse:
+        return unavailable(request, "postgres", "the prediction log (PostgreSQL is behind)", exc)
 
     for redis_error in REDIS_UNREACHABLE:
 

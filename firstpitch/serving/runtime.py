@@ -79,6 +79,7 @@ class ApiRuntime:
             flush_interval=settings.log_flush_ms / 1000,
             max_records=settings.log_queue_records,
             max_bytes=settings.log_queue_bytes,
+            max_spill_bytes=settings.log_spill_max_bytes,
             enabled=settings.prediction_log,
         )
         logger.start()

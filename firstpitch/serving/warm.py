@@ -35,6 +35,8 @@ async def warm_once(rt: ApiRuntime, done: dict[str, str]) -> datetime | None:
         ids = await q.games_on(conn, rt.clock.today())
         meta = await q.game_meta(conn, ids) if ids else {}
     due, upcoming = [], []
+    for stale in done.keys() - set(ids):  # only today's games are remembered: bounded
+        del done[stale]
     for game_id in ids:
         cutoff = cutoff_for(meta[game_id]["scheduled_start"], rt.settings.cutoff_minutes)
         phase = "cutoff" if now >= cutoff else "early"

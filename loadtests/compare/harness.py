@@ -531,7 +531,7 @@ def _best(rows: Sequence[dict[str, Any]], target: str, scenario: str) -> dict[st
     return max(found, key=lambda r: r["req_per_s"]) if found else None
 
 
-LOG_OFF = ",log=off"
+LOG_OFF = "+log=off"
 
 
 def _logging_checks(rows: Sequence[dict[str, Any]], off_configs: list[str]) -> list[TargetCheck]:

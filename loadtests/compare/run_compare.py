@@ -302,7 +302,7 @@ def firstpitch_target(prep: Prepared, inference: str, log: bool = True) -> Targe
 
     return Target(
         target="firstpitch",
-        config=f"inference={inference}" + ("" if log else ",log=off"),
+        config=f"inference={inference}" + ("" if log else "+log=off"),
         what="full path",
         settings={
             "command": "bentoml serve service:FirstPitch (firstpitch.serve.launch)",

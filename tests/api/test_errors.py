@@ -10,6 +10,7 @@ from firstpitch.api import errors
 from firstpitch.serving.errors import UnknownGame
 from firstpitch.serving.models import ModelUnavailable
 from storage.postgres import DatabaseUnavailable
+from storage.prediction_log import LogFull
 
 
 def app() -> FastAPI:
@@ -32,6 +33,10 @@ def app() -> FastAPI:
     async def db_down() -> None:
         raise DatabaseUnavailable("PostgreSQL unavailable (ConnectionRefusedError)")
 
+    @application.get("/log-full")
+    async def log_full() -> None:
+        raise LogFull("the prediction log's spill holds 9 bytes (limit 8)")
+
     @application.get("/boom")
     async def boom() -> None:
         raise RuntimeError("password=hunter2 in a stack trace")
@@ -51,7 +56,8 @@ async def test_error_bodies() -> None:
         down = await client.get("/models-down")
         assert down.status_code == 503 and down.headers["retry-after"] == "1"
         assert "secret-path" not in down.text
-        for path, what in (("/redis-down", "(Redis)"), ("/db-down", "(PostgreSQL)")):
+        for path, what in (("/redis-down", "(Redis)"), ("/db-down", "(PostgreSQL)"),
+                           ("/log-full", "prediction log")):  # fmt: skip
             resp = await client.get(path)
             assert resp.status_code == 503 and resp.headers["retry-after"] == "1"
             assert what in resp.json()["message"] and "127.0.0.1" not in resp.text

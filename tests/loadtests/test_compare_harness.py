@@ -184,3 +184,19 @@ def test_check_targets_pass_and_miss() -> None:
     assert "batch50-c8 3.0×" in mlflow.detail
     table = h.render_table(rows)
     assert table.count("\n") == len(rows) + 1
+
+
+def test_logging_overhead_is_checked_against_the_logging_off_peer() -> None:
+    rows = [
+        _row("firstpitch", "inference=local", "batch50-c8", 300, p99=30.0),
+        _row("firstpitch", "inference=local+log=off", "batch50-c8", 320, p99=26.0),
+        _row("firstpitch", "inference=service", "batch50-c8", 250, p99=40.0),
+        _row("firstpitch", "inference=service+log=off", "batch50-c8", 260, p99=30.0),
+    ]
+    checks = h.check_targets(rows)
+    logging = {c.config: c for c in checks if "prediction logging" in c.target}
+    assert logging["inference=local"].status == "PASS"  # 30 / 26 = 1.15 ≤ 1.2
+    assert logging["inference=service"].status == "MISS"  # 40 / 30 = 1.33
+    assert "1.15×" in logging["inference=local"].detail
+    # the logging-off peer is not itself held to the product's targets
+    assert not any(c.config.endswith("+log=off") for c in checks)

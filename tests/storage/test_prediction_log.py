@@ -220,3 +220,20 @@ async def test_spill_files_of_earlier_versions_are_replayed(
     await logger._replay()
     assert await count(scratch_db) == 4
     await pool.close()
+
+
+async def test_a_full_spill_refuses_to_record(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    line = len(encode(record(0)))
+    logger = PredictionLogger(pool, tmp_path, max_records=2, max_spill_bytes=3 * line)
+    logger.log_many([record(i) for i in range(5)])  # 2 queued, 3 spilled: at the limit
+    with pytest.raises(pl.LogFull):
+        logger.log_many([record(5), record(6)])  # nowhere to keep them: not recorded at all
+    assert logger.depth == 2 and logger.stats.queued == 5
+    await logger.close()
+    successor = PredictionLogger(pool, tmp_path)
+    await successor._replay()
+    assert await count(scratch_db) == 5  # everything accepted was kept
+    await pool.close()
