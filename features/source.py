@@ -1,7 +1,8 @@
 """Read games, results and opening lines from PostgreSQL into Polars frames.
 
 Timestamps travel as epoch microseconds, so nothing depends on text time-zone parsing.
-Only the opening line is read: the closing line is set at first pitch, after every cutoff.
+Only the opening line is read (from the odds snapshots): the closing line is set at first
+pitch, after every cutoff.
 """
 
 from __future__ import annotations
@@ -27,9 +28,20 @@ RESULT_SQL = (
     + ", ".join(f"r.{side}_{s}" for side in ("home", "away") for s in STATS)
     + " FROM game_results r"
 )
-ODDS_SQL = """SELECT o.game_id, (extract(epoch FROM o.open_known_at) * 1000000)::bigint
-    AS open_known_at, o.open_ml_home, o.open_ml_away, o.open_total, o.open_over_price,
-    o.open_under_price FROM odds o"""
+# The opening line: each market's first snapshot seen before first pitch (the workbooks'
+# opening quote, or the first a live source sent), known once both markets' are.
+ODDS_SQL = """SELECT coalesce(m.game_id, t.game_id) AS game_id,
+    (extract(epoch FROM greatest(m.observed_at, t.observed_at)) * 1000000)::bigint
+    AS open_known_at, m.home_price AS open_ml_home, m.away_price AS open_ml_away,
+    t.line AS open_total, t.over_price AS open_over_price, t.under_price AS open_under_price
+    FROM (SELECT DISTINCT ON (s.game_id) s.game_id, s.observed_at, s.home_price, s.away_price
+          FROM odds_snapshots s JOIN games g USING (game_id)
+          WHERE s.market = 'moneyline' AND s.observed_at < g.scheduled_start
+          ORDER BY s.game_id, s.observed_at, s.source) m
+    FULL JOIN (SELECT DISTINCT ON (s.game_id) s.game_id, s.observed_at, s.line, s.over_price,
+          s.under_price FROM odds_snapshots s JOIN games g USING (game_id)
+          WHERE s.market = 'total' AND s.observed_at < g.scheduled_start
+          ORDER BY s.game_id, s.observed_at, s.source) t ON t.game_id = m.game_id"""
 
 GAME_SCHEMA = {
     "game_id": pl.String,

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from firstpitch.cli_feed import feed as feed_command
 from firstpitch.cli_keys import keys_app
 from firstpitch.settings import Settings
 
@@ -29,6 +30,7 @@ features_app = typer.Typer(help="Point-in-time feature vectors.", no_args_is_hel
 app.add_typer(services_app, name="services")
 app.add_typer(features_app, name="features")
 app.add_typer(keys_app, name="keys")
+app.command("feed")(feed_command)
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -389,6 +391,14 @@ def warm(
     on_date: Annotated[
         str | None, typer.Option("--date", help="YYYY-MM-DD (default today).")
     ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FIRSTPITCH_API_KEY",
+            help="A key with the predictions scope (needed whenever the service has keys on).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Predict a day's games ahead through the running service, so later calls hit the cache."""
     import httpx
@@ -406,9 +416,12 @@ def warm(
 
     games = _with_db(dsn, lambda conn: games_on(conn, day))
     warmed = 0
-    with httpx.Client(base_url=url, timeout=60) as client:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         for i in range(0, len(games), 50):
             resp = client.post("/api/v1/predict/batch", json={"game_ids": games[i : i + 50]})
+            if resp.status_code == 401:
+                _fail(f"{url} needs an API key: pass --api-key or set FIRSTPITCH_API_KEY")
             if resp.status_code != 200:
                 _fail(f"{url} answered {resp.status_code}: {resp.text[:300]}")
             warmed += len(resp.json())

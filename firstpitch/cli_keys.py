@@ -44,7 +44,7 @@ def create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
     scope: Annotated[
         list[str],
-        typer.Option(help="predictions and/or models (repeat the option for both)."),
+        typer.Option(help="predictions, models and/or feed (repeat the option for more than one)."),
     ],
     rate_limit: Annotated[
         int | None,

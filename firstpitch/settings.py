@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     postgres_queue_ms: int = 10000
     """Longest a request queues for a free Postgres connection under load."""
 
+    # Live feed
+    feed_max_skew_s: float = 120.0
+    """A feed record known later than the service's clock plus this is refused (422)."""
+
     # Protection
     auth_enabled: bool = True
     """Require an API key on /api/ routes (health probes and /metrics stay open). The embedded

@@ -153,6 +153,37 @@ async def load_game_log(conn: Conn, path: Path, seasons: set[int]) -> bool:
     return True
 
 
+# A workbook's lines as odds snapshots (the history half of the one odds time series): the
+# opening line at its assumed known time (kept without prices where the workbook has none, as
+# the odds table holds it), the closing line and the run line at first pitch.
+# Migration 0004 did the same once for databases loaded before snapshots existed.
+WORKBOOK_SNAPSHOTS = """
+INSERT INTO odds_snapshots (game_id, market, source, observed_at, home_price, away_price,
+                            over_price, under_price, line)
+SELECT game_id, 'moneyline', 'workbook', open_known_at, open_ml_home, open_ml_away,
+       NULL::integer, NULL::integer, NULL::real FROM odds WHERE source_file = $1
+UNION ALL
+SELECT game_id, 'moneyline', 'workbook', close_known_at, close_ml_home, close_ml_away, NULL,
+       NULL, NULL FROM odds WHERE source_file = $1
+       AND (close_ml_home IS NOT NULL OR close_ml_away IS NOT NULL)
+UNION ALL
+SELECT game_id, 'total', 'workbook', open_known_at, NULL, NULL, open_over_price,
+       open_under_price, open_total FROM odds WHERE source_file = $1
+UNION ALL
+SELECT game_id, 'total', 'workbook', close_known_at, NULL, NULL, close_over_price,
+       close_under_price, close_total FROM odds WHERE source_file = $1 AND close_total IS NOT NULL
+UNION ALL
+SELECT game_id, 'run_line', 'workbook', close_known_at, run_line_home_price,
+       run_line_away_price, NULL, NULL, run_line_home FROM odds
+       WHERE source_file = $1 AND run_line_home IS NOT NULL
+ON CONFLICT DO NOTHING
+"""
+DROP_WORKBOOK_SNAPSHOTS = """
+DELETE FROM odds_snapshots WHERE source = 'workbook'
+    AND game_id IN (SELECT game_id FROM odds WHERE source_file = $1)
+"""
+
+
 def _odds_record(
     game_id: str, odds: OddsGame, swapped: bool, start: datetime, tz: str, source: str
 ) -> tuple[object, ...]:
@@ -203,6 +234,7 @@ async def load_workbook(conn: Conn, path: Path) -> tuple[bool, list[str]]:
     when = {r["game_id"]: (r["scheduled_start"], r["park_tz"]) for r in rows}
     joined = join_odds(odds_games, keys)
     async with conn.transaction():
+        await conn.execute(DROP_WORKBOOK_SNAPSHOTS, path.name)
         await conn.execute("DELETE FROM odds WHERE source_file = $1", path.name)
         await conn.execute("DELETE FROM odds_unmatched WHERE source_file = $1", path.name)
         await conn.copy_records_to_table(
@@ -228,6 +260,7 @@ async def load_workbook(conn: Conn, path: Path) -> tuple[bool, list[str]]:
                 for o, why in joined.unmatched
             ],
         )
+        await conn.execute(WORKBOOK_SNAPSHOTS, path.name)
         await _record(conn, path.name, {season: len(odds_games)}, sha)
     return True, warnings
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from storage.postgres import Conn
 
-SCOPES = ("predictions", "models")
+SCOPES = ("predictions", "models", "feed")
 PREFIX = "fpk_"
 KEY_PATTERN = re.compile(r"^fpk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 

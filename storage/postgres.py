@@ -120,8 +120,9 @@ async def migrate(conn: Conn, migrations: Sequence[Migration] | None = None) -> 
     """
     migrations = list(migrations) if migrations is not None else load_migrations()
     applied = 0
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(7201911)")
+    # A session lock (not a transaction's): it must outlive each migration's transaction.
+    await conn.execute("SELECT pg_advisory_lock(7201911)")
+    try:
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (
                    version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
@@ -139,13 +140,17 @@ async def migrate(conn: Conn, migrations: Sequence[Migration] | None = None) -> 
                         "applied; add a new migration instead"
                     )
                 continue
-            await conn.execute(migration.sql)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                migration.version,
-                migration.name,
-                migration.checksum,
-            )
+            async with conn.transaction():  # a failing migration leaves the earlier ones
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
             log.info("applied migration %04d_%s", migration.version, migration.name)
             applied += 1
+    finally:
+        with contextlib.suppress(*UNREACHABLE):  # a dead session has released it already
+            await conn.execute("SELECT pg_advisory_unlock(7201911)")
     return applied

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
-from firstpitch.api import errors, routes
+from firstpitch.api import errors, feed_routes, routes
 from firstpitch.api.guards import AccessControl, BodyLimit, LoadShedder, required_scope
 from firstpitch.settings import Settings
 
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(routes.router)
+    app.include_router(feed_routes.router)
     errors.install(app)
     if settings.auth_enabled:
         _secure_openapi(app)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from firstpitch.serving.errors import ApiError
+from firstpitch.serving.errors import ApiError, InvalidFeed
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelUnavailable
 from firstpitch.serving.outages import MODELS, POSTGRES, REDIS, OutageLog
@@ -46,8 +46,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         headers = RETRY if exc.status == 503 else None
+        extra = {"details": exc.details} if isinstance(exc, InvalidFeed) else {}
         return JSONResponse(
-            _body(exc.code, exc.message, request), status_code=exc.status, headers=headers
+            _body(exc.code, exc.message, request, **extra), status_code=exc.status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

@@ -12,7 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from firstpitch.serving.metrics import metrics
 
 PROBES = frozenset({"/health/live", "/health/ready"})
-SCOPE_OF_PREFIX = (("/api/v1/models", "models"), ("/api/v1/predict", "predictions"))
+SCOPE_OF_PREFIX = (
+    ("/api/v1/models", "models"),
+    ("/api/v1/predict", "predictions"),
+    ("/api/v1/feed", "feed"),
+)
 BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 

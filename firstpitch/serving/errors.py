@@ -42,3 +42,13 @@ class Unavailable(ApiError):
 
 class InvalidQuery(ApiError):
     status, code = 422, "invalid_query"
+
+
+class InvalidFeed(ApiError):
+    """A feed batch refused whole; ``details`` name each bad record's index and field."""
+
+    status, code = 422, "invalid_feed"
+
+    def __init__(self, message: str, details: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.details = details

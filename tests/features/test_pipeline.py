@@ -92,8 +92,20 @@ async def test_post_cutoff_changes_leave_the_vector_unchanged(conn: asyncpg.Conn
             "close_total = 20 WHERE game_id = $1",
             game_id,
         )
+        await conn.execute(
+            "UPDATE odds_snapshots s SET home_price = -900, away_price = 700 FROM games g "
+            "WHERE s.game_id = $1 AND g.game_id = s.game_id AND s.observed_at >= g.scheduled_start",
+            game_id,
+        )
         cutoff = await conn.fetchval(
             "SELECT scheduled_start - interval '60 minutes' FROM games WHERE game_id = $1", game_id
+        )
+        # A live quote seen after the cutoff (but before first pitch) is not known in time.
+        await conn.execute(
+            "INSERT INTO odds_snapshots (game_id, market, source, observed_at, home_price, "
+            "away_price) VALUES ($1, 'moneyline', 'a-live-book', $2, -400, 300)",
+            game_id,
+            cutoff + timedelta(minutes=10),
         )
         await conn.execute(
             "UPDATE game_results SET home_score = 0, away_score = 11 "
@@ -129,8 +141,11 @@ async def test_pre_cutoff_changes_do_change_the_vector(conn: asyncpg.Connection)
         await conn.execute(
             "UPDATE game_results SET home_score = home_score - 9 WHERE game_id = $1", previous
         )
-        await conn.execute(
-            "UPDATE odds SET open_ml_home = -250, open_ml_away = 210 WHERE game_id = $1", game_id
+        await conn.execute(  # the opening quote is the first snapshot before first pitch
+            "UPDATE odds_snapshots s SET home_price = -250, away_price = 210 FROM games g "
+            "WHERE s.game_id = $1 AND g.game_id = s.game_id AND s.market = 'moneyline' "
+            "AND s.observed_at < g.scheduled_start",
+            game_id,
         )
         changed_line = await _vector(conn, game_id)
     finally:
