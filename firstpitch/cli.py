@@ -404,7 +404,7 @@ def warm(
     import httpx
 
     from firstpitch.clock import Clock
-    from firstpitch.runtime import resolve_endpoints
+    from firstpitch.runtime import resolve_postgres
     from storage.prediction_queries import games_on
 
     settings = _settings()
@@ -412,7 +412,7 @@ def warm(
         day = date.fromisoformat(on_date) if on_date else Clock(settings.now, settings.tz).today()
     except ValueError:
         _fail(f"--date {on_date!r} is not YYYY-MM-DD")
-    dsn = resolve_endpoints(settings).postgres_dsn
+    dsn = resolve_postgres(settings)
 
     games = _with_db(dsn, lambda conn: games_on(conn, day))
     warmed = 0

@@ -50,7 +50,7 @@ def feed(
 ) -> None:
     """Write live facts (idempotent: sending the same records again changes nothing)."""
     from firstpitch.clock import Clock
-    from firstpitch.runtime import resolve_endpoints
+    from firstpitch.runtime import resolve_postgres
     from firstpitch.settings import Settings
     from ingest import feed_store
     from ingest.feed_records import FeedError, validate
@@ -68,7 +68,7 @@ def feed(
         raise typer.Exit(2) from None
     settings = Settings()
     now = Clock(settings.now, settings.tz).now()
-    dsn = resolve_endpoints(settings).postgres_dsn
+    dsn = resolve_postgres(settings)
 
     async def go() -> dict[str, Any]:
         records = validate(kind, raw, now, timedelta(seconds=settings.feed_max_skew_s))

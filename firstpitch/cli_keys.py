@@ -17,12 +17,12 @@ console = Console(stderr=True)
 
 def _on_db(work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run ``await work(conn)`` against the configured (or embedded) database, migrated."""
-    from firstpitch.runtime import resolve_endpoints
+    from firstpitch.runtime import resolve_postgres
     from firstpitch.settings import Settings
     from storage.api_keys import ApiKeyError
     from storage.postgres import connect, migrate
 
-    dsn = resolve_endpoints(Settings()).postgres_dsn
+    dsn = resolve_postgres(Settings())
 
     async def go() -> Any:
         conn = await connect(dsn)

@@ -29,6 +29,13 @@ def resolve_endpoints(settings: Settings, *, start: bool = True) -> Endpoints:
     return Endpoints(postgres_dsn=dsn, redis_url=url)
 
 
+def resolve_postgres(settings: Settings) -> str:
+    """Only the database (commands that need no Redis must not start one)."""
+    if settings.postgres_dsn is not None:
+        return settings.postgres_dsn.get_secret_value()
+    return embedded_servers(settings.state_dir)[0].start()
+
+
 def configure_environment(settings: Settings) -> None:
     """Point BentoML and MLflow at the state directory; call before importing bentoml."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)

@@ -173,7 +173,8 @@ KINDS: dict[str, type[FeedRecord]] = {
     "status": StatusChange,
 }
 Kind = Literal["schedule", "starters", "lineups", "odds", "results", "status"]
-MAX_RECORDS = 1000
+MAX_RECORDS = 100_000  # a file through the command line; HTTP batches are smaller (API_BATCH)
+API_BATCH = 100  # records per POST: what fits the request-body limit (64 KiB) comfortably
 
 
 class FeedError(ValueError):
@@ -201,14 +202,16 @@ def _explain(index: int, exc: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
-def validate(kind: str, raw: list[Any], now: datetime, max_skew: timedelta) -> list[FeedRecord]:
+def validate(
+    kind: str, raw: list[Any], now: datetime, max_skew: timedelta, max_records: int = MAX_RECORDS
+) -> list[FeedRecord]:
     """Every record of a batch, or FeedError naming every bad one (the batch is refused)."""
     if kind not in KINDS:
         raise FeedError(f"unknown feed kind; kinds: {', '.join(KINDS)}", [])
     if not raw:
         raise FeedError("a batch needs at least one record", [])
-    if len(raw) > MAX_RECORDS:
-        raise FeedError(f"at most {MAX_RECORDS} records per batch", [])
+    if len(raw) > max_records:
+        raise FeedError(f"at most {max_records} records per batch", [])
     model, records, problems = KINDS[kind], [], []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):

@@ -112,16 +112,20 @@ def keep_failure(
     context: HookContext, failure: Failure, case: Case[Any], response: Response
 ) -> bool:
     """Every failure counts but one kind, narrowed to the one response that makes it:
-    schema-valid input refused with the API's own ``invalid_query`` 422, raised for
-    parameters that contradict each other (``prediction_type=total`` for the home-win
-    model): a constraint between parameters that OpenAPI cannot express."""
+    schema-valid input refused with the API's own ``invalid_query`` or ``invalid_feed`` 422,
+    raised for parameters that contradict each other (``prediction_type=total`` for the
+    home-win model) or feed records that break a rule between their fields or name a game
+    the database does not hold: constraints that OpenAPI cannot express."""
     reason = None
     if isinstance(failure, RejectedPositiveData) and response.status_code == 422:
         try:
-            if json.loads(response.content).get("error") == "invalid_query":
-                reason = "invalid_query: contradicting parameters"
+            error = json.loads(response.content).get("error")
         except (ValueError, AttributeError):
-            pass
+            error = None
+        if error == "invalid_query":
+            reason = "invalid_query: contradicting parameters"
+        elif error == "invalid_feed":
+            reason = "invalid_feed: cross-field rules and unknown games"
     if reason is None:
         return True
     with NOT_COUNTED_LOCK:

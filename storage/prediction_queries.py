@@ -163,7 +163,10 @@ async def game_meta(conn: Conn, game_ids: list[str]) -> dict[str, dict[str, Any]
 
 
 async def games_on(conn: Conn, day: Any) -> list[str]:
+    """The day's games that are still to be played (postponed and cancelled ones are not)."""
     rows = await conn.fetch(
-        "SELECT game_id FROM games WHERE game_date = $1 ORDER BY scheduled_start, game_id", day
+        "SELECT game_id FROM games WHERE game_date = $1 "
+        "AND status NOT IN ('postponed', 'cancelled') ORDER BY scheduled_start, game_id",
+        day,
     )
     return [r["game_id"] for r in rows]

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -35,23 +36,40 @@ SESSION_MARK = uuid.uuid4().hex
 os.environ["FIRSTPITCH_TEST_SESSION"] = SESSION_MARK
 
 
-def _left_running() -> list[psutil.Process]:
+SESSION_STARTED = time.time()
+
+
+def _ours(proc: psutil.Process, roots: list[Path]) -> bool:
+    """Started by this session: it carries the mark, or (Valkey rewrites its environment
+    with its process title) it works in the session's directories, or it started during the
+    session in the project's own state directory (a command a test ran without its own)."""
+    if proc.environ().get("FIRSTPITCH_TEST_SESSION") == SESSION_MARK:
+        return True
+    cwd = Path(proc.cwd())
+    if any(cwd.is_relative_to(root) for root in roots):
+        return True
+    return proc.create_time() >= SESSION_STARTED and cwd.is_relative_to(PROJECT_ROOT / ".state")
+
+
+def _left_running(roots: list[Path]) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter():
         if proc.pid == os.getpid():
             continue
-        try:
-            if proc.environ().get("FIRSTPITCH_TEST_SESSION") == SESSION_MARK:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            if _ours(proc, roots):
                 found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
     return found
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """No process a test started may outlive the session: any left is named, stopped, and
     fails the run (a leak is a defect of the test that made it, even when it passed)."""
-    left = _left_running()
+    roots = [TEST_ROOT]
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None and factory._basetemp is not None:
+        roots.append(factory._basetemp)
+    left = _left_running(roots)
     if not left:
         return
     names = []

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from firstpitch.api.routes import POST_ERRORS, Runtime
 from firstpitch.serving.errors import InvalidFeed
 from ingest import feed_store
-from ingest.feed_records import MAX_RECORDS, FeedError, Kind, validate
+from ingest.feed_records import API_BATCH, FeedError, Kind, validate
 
 router = APIRouter()
 
@@ -28,7 +28,7 @@ class FeedBatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
     records: list[dict[str, Any]] = Field(
         min_length=1,
-        max_length=MAX_RECORDS,
+        max_length=API_BATCH,
         description="Records of the path's kind (fields: see README, 'The live feed'); "
         "all are written or, if any is refused, none",
     )
@@ -55,7 +55,7 @@ async def feed(
 ) -> dict[str, Any]:
     skew = timedelta(seconds=rt.settings.feed_max_skew_s)
     try:
-        records = validate(kind, body.records, rt.clock.now(), skew)
+        records = validate(kind, body.records, rt.clock.now(), skew, API_BATCH)
         async with rt.db.connection() as conn:
             outcome = await feed_store.write(conn, kind, records)
     except FeedError as exc:

@@ -26,7 +26,7 @@ _ADMIN_KEYS: dict[str, str] = {}
 
 
 def create_key(
-    dsn: str, name: str, scopes: tuple[str, ...] = ("predictions", "models"),
+    dsn: str, name: str, scopes: tuple[str, ...] = ("predictions", "models", "feed"),
     rate_limit: int | None = 10**8,
 ) -> str:  # fmt: skip
     """A real key in the database (callable from sync code and from running event loops)."""

@@ -13,11 +13,15 @@ so CI is reproducible) tune it.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
 import sys
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -27,8 +31,10 @@ import pytest
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from firstpitch.settings import PROJECT_ROOT
-from tests.e2e.conftest import RunningService
+from firstpitch.settings import PROJECT_ROOT, Settings
+from storage.embedded import EmbeddedPostgres
+from tests.conftest import TEST_ROOT, ingest_all
+from tests.e2e.conftest import RunningService, start_service
 
 # pytest 9.2 keeps a node's id in ``Node._id`` and dropped the ``_nodeid`` attribute, which
 # schemathesis 4.32.5's ``pytest.from_fixture`` still reads and rewrites (to name each
@@ -68,7 +74,32 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
 
 @pytest.fixture(scope="module")
-def api_schema(service: RunningService) -> Iterator[Any]:
+def fuzz_service(
+    settings: Settings,
+    champions: dict[str, object],
+    data_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningService]:
+    """The fuzzer writes (the feed takes any valid record it invents): it gets a Postgres
+    and a service of its own, so nothing it writes reaches another test."""
+    server = EmbeddedPostgres(TEST_ROOT / "own" / f"fuzz-{uuid.uuid4().hex[:8]}", durable=False)
+    try:
+        dsn = server.start()
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, ingest_all(dsn, data_dir)).result()
+        svc = start_service(settings, dsn, tmp_path_factory.mktemp("fuzz"),
+                            FIRSTPITCH_INFERENCE="service", FIRSTPITCH_MAX_IN_FLIGHT="512")  # fmt: skip
+        try:
+            yield svc
+        finally:
+            svc.stop()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_service: RunningService) -> Iterator[Any]:
+    service = fuzz_service
     token = service.headers["Authorization"].removeprefix("Bearer ")
     settings = fuzz_api.config(service.url, token, MAX_EXAMPLES, SEED)
     schema = schemathesis.openapi.from_url(
@@ -146,7 +177,13 @@ def _response(status: int, content: bytes, url: str = "http://t/x") -> Any:
 
 @pytest.mark.parametrize(
     ("status", "error", "kept"),
-    [(422, "invalid_query", False), (422, "validation_error", True), (500, "invalid_query", True)],
+    [
+        (422, "invalid_query", False),
+        (422, "invalid_feed", False),
+        (422, "validation_error", True),
+        (500, "invalid_query", True),
+        (500, "invalid_feed", True),
+    ],
 )
 def test_only_cross_parameter_conflicts_are_accepted(status: int, error: str, kept: bool) -> None:
     failure = RejectedPositiveData(operation="GET /x", message="m", status_code=status,
