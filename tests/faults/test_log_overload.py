@@ -80,8 +80,7 @@ async def test_sustained_batches_keep_memory_flat_and_log_every_prediction(
            p99_ms=p99 * 1000, req_per_s=len(load.outcomes) / samples[-1][0])  # fmt: skip
     assert max(late) <= 1.10 * baseline, (baseline, max(late))
     assert max(d for *_, d in samples) <= settings.log_queue_records
-    if SCALE >= 10:  # the soak's latency target; on the short CI run it is reported only
-        assert p99 <= 0.050, f"p99 {p99 * 1000:.1f} ms"
+    # Latency is reported, never asserted here: loadtests/soak_faults.py gates the long run.
 
 
 def _postgres_tree(pg: OwnPostgres) -> list[psutil.Process]:
