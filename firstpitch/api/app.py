@@ -9,6 +9,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
@@ -73,6 +75,12 @@ def _secure_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def route_templates(app: FastAPI) -> list[str]:
+    """The path template of every route (the metrics' ``endpoint`` label)."""
+    found = [r.path for r in app.router.routes if isinstance(r, Route | APIRoute)]
+    return found + [r.path for r in routes.router.routes if isinstance(r, Route | APIRoute)]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
@@ -83,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.debug else None,
         redoc_url="/redoc" if settings.debug else None,
         openapi_url="/openapi.json",
+        # A redirect from /path/ to /path would be built from the client's Host header.
+        redirect_slashes=False,
     )
     # Last added runs first: request id, CORS, shedding, access control, body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
