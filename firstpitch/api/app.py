@@ -14,8 +14,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
-from firstpitch.api import errors, routes
-from firstpitch.api.guards import AccessControl, BodyLimit, LoadShedder, required_scope
+from firstpitch.api import errors, health, routes
+from firstpitch.api.access import AccessControl
+from firstpitch.api.body_limit import BodyLimit
+from firstpitch.api.guards import required_scope
+from firstpitch.api.shedding import Capacity, LoadShedder
 from firstpitch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,8 +80,8 @@ def _secure_openapi(app: FastAPI) -> None:
 
 def route_templates(app: FastAPI) -> list[str]:
     """The path template of every route (the metrics' ``endpoint`` label)."""
-    found = [r.path for r in app.router.routes if isinstance(r, Route | APIRoute)]
-    return found + [r.path for r in routes.router.routes if isinstance(r, Route | APIRoute)]
+    every = (*app.router.routes, *routes.router.routes, *health.router.routes)
+    return [r.path for r in every if isinstance(r, Route | APIRoute)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -94,10 +97,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A redirect from /path/ to /path would be built from the client's Host header.
         redirect_slashes=False,
     )
-    # Last added runs first: request id, CORS, shedding, access control, body limit.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessControl, enabled=settings.auth_enabled)
-    app.add_middleware(LoadShedder, limit=settings.max_in_flight)
+    app.include_router(routes.router)
+    app.include_router(health.router)
+    takes_body = {
+        (method, r.path)
+        for r in routes.router.routes
+        if isinstance(r, APIRoute) and r.body_field is not None
+        for method in r.methods or ()
+    }
+    capacity = Capacity(settings.max_in_flight, settings.max_in_flight_open)
+    app.state.capacity = capacity  # the readiness probe reports its saturation
+    # Last added runs first: request id, CORS, access control, shedding, body limit. Access
+    # control comes before shedding so that only keyed API requests use the API's budget.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       timeout_s=settings.body_timeout_s, takes_body=takes_body)  # fmt: skip
+    app.add_middleware(LoadShedder, capacity=capacity, keyed=settings.auth_enabled)
+    app.add_middleware(
+        AccessControl,
+        runtime=lambda: getattr(app.state, "runtime", None),
+        enabled=settings.auth_enabled,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -108,7 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(routes.router)
     errors.install(app)
     if settings.auth_enabled:
         _secure_openapi(app)

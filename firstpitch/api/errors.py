@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from firstpitch.serving.errors import ApiError
+from firstpitch.serving.errors import ApiError, RateLimited
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelUnavailable
 from storage.postgres import DatabaseUnavailable
@@ -43,6 +43,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         headers = RETRY if exc.status == 503 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse(
             _body(exc.code, exc.message, request), status_code=exc.status, headers=headers
         )

@@ -97,18 +97,22 @@ class KeyRing:
 
 
 # Generic cell rate algorithm: one key per API key holding the theoretical arrival time
-# (ms, Redis's clock, so every worker and replica agrees). Allows `burst` requests at once,
-# then one per `interval`. Returns {allowed, ms to wait}.
+# (ms, Redis's clock, so every worker and replica agrees). A request costs `cost` cells (the
+# games it asks for): it is admitted if `fit` = min(cost, burst) cells fit in the burst
+# left, and moves the arrival time on by all `cost` (a batch larger than the burst needs the
+# whole burst unused and leaves the key waiting for the excess). Returns {allowed, ms to wait}.
 GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local fit = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local wait = tat - tolerance - now
+local wait = tat + interval * (fit - 1) - tolerance - now
 if wait > 0 then return {0, math.ceil(wait)} end
-local new_tat = tat + interval
+local new_tat = tat + interval * cost
 redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
 return {1, 0}
 """
@@ -120,29 +124,61 @@ class Decision:
     retry_after_s: int = 0
 
 
-class RateLimiter:
-    """Per-key limits in Redis. If Redis cannot answer, requests are let through (the limit
-    protects capacity; refusing everything while Redis is down would be the bigger outage)."""
+def _decision(allowed: bool, wait_ms: float) -> Decision:
+    return Decision(True) if allowed else Decision(False, max(1, math.ceil(wait_ms / 1000)))
 
-    def __init__(self, client: aioredis.Redis, per_minute: int, burst: int) -> None:
+
+class LocalLimits:
+    """The same cell rate, held in this worker: the stand-in while Redis cannot answer."""
+
+    def __init__(self) -> None:
+        self.tats: dict[str, float] = {}
+
+    def check(
+        self, key_id: str, interval: float, tolerance: float, cost: int, fit: int
+    ) -> Decision:
+        now = time.monotonic() * 1000
+        tat = max(self.tats.get(key_id, now), now)
+        wait = tat + interval * (fit - 1) - tolerance - now
+        if wait > 0:
+            return _decision(False, wait)
+        self.tats[key_id] = tat + interval * cost
+        return Decision(True)
+
+
+class RateLimiter:
+    """Per-key limits in Redis, counted in games (a batch of 20 costs 20). While Redis cannot
+    answer, each worker enforces its share (1/``workers``) of every limit by itself: an
+    approximate limit rather than none, and no request waits on Redis for it."""
+
+    def __init__(
+        self, client: aioredis.Redis, per_minute: int, burst: int, workers: int = 1
+    ) -> None:
         self.client, self.per_minute, self.burst = client, per_minute, burst
+        self.workers = max(1, workers)
         self.script = client.register_script(GCRA)
+        self.local = LocalLimits()
         self._last_warning = 0.0
 
-    async def check(self, key: ApiKey) -> Decision:
+    async def check(self, key: ApiKey, cost: int = 1, charged: int = 0) -> Decision:
+        """Charge ``cost`` games; ``charged``: games of the same request charged before (a
+        batch pays one at the door and the rest once its size is known)."""
         rate = key.rate_limit_per_minute or self.per_minute
+        burst = max(1, min(self.burst, rate))
         interval = 60_000 / rate
-        tolerance = interval * (max(1, min(self.burst, rate)) - 1)
+        fit = max(0, min(cost, burst - charged))
         try:
             allowed, wait_ms = await self.script(
-                keys=[f"fp:rl:{key.key_id}"], args=[f"{interval:.3f}", f"{tolerance:.3f}"]
+                keys=[f"fp:rl:{key.key_id}"],
+                args=[f"{interval:.3f}", f"{interval * (burst - 1):.3f}", cost, fit],
             )
         except (RedisError, OSError) as exc:
             metrics().dependency_errors.labels("redis").inc()
             if time.monotonic() - self._last_warning > 10:
                 self._last_warning = time.monotonic()
-                log.warning("rate limits not enforced while Redis is unreachable: %s", exc)
-            return Decision(True)
-        if allowed:
-            return Decision(True)
-        return Decision(False, max(1, math.ceil(int(wait_ms) / 1000)))
+                log.warning("rate limits enforced per worker while Redis is unreachable: %s", exc)
+            share = max(1, burst // self.workers)
+            fit = max(0, min(cost, share - charged))
+            return self.local.check(key.key_id, interval * self.workers,
+                                    interval * self.workers * (share - 1), cost, fit)  # fmt: skip
+        return _decision(bool(allowed), int(wait_ms))

@@ -42,3 +42,11 @@ class Unavailable(ApiError):
 
 class InvalidQuery(ApiError):
     status, code = 422, "invalid_query"
+
+
+class RateLimited(ApiError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -89,7 +89,12 @@ class ApiRuntime:
             catalog=Catalog(settings.mlflow_uri, settings.mlflow_artifacts),
             backend=backend,
             keyring=KeyRing(pool, settings.auth_refresh_s, pg_timeout),
-            limiter=RateLimiter(client, settings.rate_limit_per_minute, settings.rate_limit_burst),
+            limiter=RateLimiter(
+                client,
+                settings.rate_limit_per_minute,
+                settings.rate_limit_burst,
+                workers=settings.api_workers,
+            ),
         )
         runtime.spawn(runtime._gauges(), "gauges")
         if settings.auth_enabled:
