@@ -1,11 +1,14 @@
 """Who may call what, and how often: API keys (cached from Postgres) and per-key rate limits
 (held in Redis, so they hold across workers and replicas).
 
-Each worker keeps the table of active keys in memory and reloads it every
-``auth_refresh_s`` (a revoked key stops working within that). A key id it does not hold is
-looked up by itself (a key created a moment ago works at once), at most
-``MISS_LOOKUPS_PER_S`` times a second, so made-up keys cannot flood Postgres. While Postgres
-is unreachable the last table stays in force, so predictions keep being served.
+Each worker keeps the table of active keys in memory. Postgres announces every change to a
+key (LISTEN/NOTIFY, migration 0004) and the worker fetches that key at once, so a new key
+works and a revoked one stops within milliseconds in every worker, however many made-up keys
+are being tried. The whole table is also reloaded every ``auth_refresh_s`` and whenever the
+listening connection is (re)opened, in case an announcement was missed. A key id the worker
+does not hold is looked up by itself at most ``MISS_LOOKUPS_PER_S`` times a second, so
+made-up keys cannot flood Postgres. While Postgres is unreachable the last table stays in
+force, so predictions keep being served.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hmac
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -31,9 +35,20 @@ UNREACHABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class KeyRing:
-    def __init__(self, pool: asyncpg.Pool, refresh_s: float, timeout_s: float = 2.0) -> None:
+    """``listener`` opens the connection that follows key changes (None: reloads only)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        refresh_s: float,
+        timeout_s: float = 2.0,
+        listener: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+    ) -> None:
         self.pool, self.refresh_s, self.timeout_s = pool, refresh_s, timeout_s
+        self.listener = listener
         self.keys: dict[str, ApiKey] = {}
+        self._changed: asyncio.Queue[str] = asyncio.Queue()
+        self._announced: dict[str, float] = {}
         self._window, self._lookups = 0.0, 0
         self._pending: dict[str, asyncio.Task[ApiKey | None]] = {}
         self._refreshing: asyncio.Task[bool] | None = None
@@ -45,20 +60,62 @@ class KeyRing:
         return await asyncio.shield(self._refreshing)
 
     async def _load(self) -> bool:
+        started = time.monotonic()
         try:
             async with self.pool.acquire(timeout=self.timeout_s) as conn:
-                self.keys = await api_keys.active(conn)
-            return True
+                fresh = await api_keys.active(conn)
         except UNREACHABLE as exc:
             log.warning(
                 "API keys not reloaded (%s); the %d held stay in force", exc, len(self.keys)
             )
             return False
+        # A key announced while the table was read may be newer than what the read saw.
+        for key_id, at in list(self._announced.items()):
+            if at < started:
+                del self._announced[key_id]
+            elif key_id in self.keys:
+                fresh[key_id] = self.keys[key_id]
+            else:
+                fresh.pop(key_id, None)
+        self.keys = fresh
+        return True
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_s)
             await self.refresh()
+
+    async def follow(self) -> None:
+        """Apply each announced key change, in order; reconnect (and reload) after a loss."""
+        if self.listener is None:
+            return
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await self.listener()
+                await api_keys.listen(conn, self._changed.put_nowait)
+                await self.refresh()  # what changed while nobody listened
+                while not conn.is_closed():
+                    try:
+                        key_id = await asyncio.wait_for(self._changed.get(), 1.0)
+                    except TimeoutError:
+                        continue
+                    await self._apply(key_id)
+            except UNREACHABLE as exc:
+                log.warning("API key changes not followed (%s); retrying in 1 s", exc)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    await conn.close(timeout=1)
+            await asyncio.sleep(1.0)
+
+    async def _apply(self, key_id: str) -> None:
+        self._announced[key_id] = time.monotonic()
+        async with self.pool.acquire(timeout=self.timeout_s) as conn:
+            key = await api_keys.get_active(conn, key_id)
+        if key is None:
+            self.keys.pop(key_id, None)
+        else:
+            self.keys[key_id] = key
 
     async def authenticate(self, token: str) -> ApiKey | None:
         parsed = api_keys.parse(token)

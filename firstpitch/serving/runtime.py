@@ -88,7 +88,12 @@ class ApiRuntime:
             logger=logger,
             catalog=Catalog(settings.mlflow_uri, settings.mlflow_artifacts),
             backend=backend,
-            keyring=KeyRing(pool, settings.auth_refresh_s, pg_timeout),
+            keyring=KeyRing(
+                pool,
+                settings.auth_refresh_s,
+                pg_timeout,
+                listener=lambda: asyncpg.connect(endpoints.postgres_dsn, timeout=pg_timeout),
+            ),
             limiter=RateLimiter(
                 client,
                 settings.rate_limit_per_minute,
@@ -100,6 +105,7 @@ class ApiRuntime:
         if settings.auth_enabled:
             await runtime.keyring.refresh()
             runtime.spawn(runtime.keyring.run(), "api-keys")
+            runtime.spawn(runtime.keyring.follow(), "api-key-changes")
         return runtime
 
     async def close(self) -> None:
