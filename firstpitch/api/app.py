@@ -110,7 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Last added runs first: request id, CORS, access control, shedding, body limit. Access
     # control comes before shedding so that only keyed API requests use the API's budget.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
-                       timeout_s=settings.body_timeout_s, takes_body=takes_body)  # fmt: skip
+                       timeout_s=settings.body_timeout_s, takes_body=takes_body,
+                       routes=[*routes.router.routes, *health.router.routes])  # fmt: skip
     app.add_middleware(LoadShedder, capacity=capacity, keyed=settings.auth_enabled)
     app.add_middleware(
         AccessControl,

@@ -5,9 +5,10 @@ hold a slot of the worker for as long as it likes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from starlette.datastructures import Headers
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch.api.guards import reject
@@ -19,7 +20,10 @@ CLOSE = [(b"connection", b"close")]  # the rest of an unread body is not waited 
 class BodyLimit:
     """Refuses, before reading it, a body sent to an operation that takes none (413) or
     declared larger than ``max_bytes`` (413); reads the others whole, within ``timeout_s``
-    (408 past it), and hands them on. ``takes_body``: the (method, path) pairs with a body."""
+    (408 past it), and hands them on. A body sent to no operation at all (an unknown path or
+    method) is not read either: the router's 404 or 405 goes out at once, and the
+    connection is closed. ``takes_body``: the (method, path) pairs with a body; ``routes``:
+    every operation."""
 
     def __init__(
         self,
@@ -27,9 +31,10 @@ class BodyLimit:
         max_bytes: int,
         timeout_s: float,
         takes_body: Collection[tuple[str, str]],
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
-        self.takes_body = frozenset(takes_body)
+        self.takes_body, self.routes = frozenset(takes_body), tuple(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,12 +47,14 @@ class BodyLimit:
             return
         announced = "transfer-encoding" in headers or int(declared or 0) > 0
         if (scope["method"], scope["path"]) not in self.takes_body:
-            if announced:
+            if not announced:
+                await self.app(scope, receive, send)
+            elif self._operation(scope):
                 metrics().rejected.labels("too_large").inc()
                 await reject(scope, send, 413, "too_large",
                              "this operation takes no request body", CLOSE)  # fmt: skip
-                return
-            await self.app(scope, receive, send)
+            else:
+                await self.app(scope, _no_body, _closing(send))
             return
         if declared is not None and int(declared) > self.max_bytes:
             metrics().rejected.labels("too_large").inc()
@@ -79,6 +86,14 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
+    def _operation(self, scope: Scope) -> bool:
+        """Whether the route the router would take is a documented operation (a hidden one
+        only answers 405, like ``GET /api/v1/predict/batch``)."""
+        for route in self.routes:
+            if route.matches(scope)[0] == Match.FULL:
+                return bool(getattr(route, "include_in_schema", True))
+        return False
+
     def _too_large(self) -> str:
         return f"request body larger than {self.max_bytes} bytes"
 
@@ -94,3 +109,16 @@ class BodyLimit:
             chunks.append(chunk)
             if total > self.max_bytes or not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _closing(send: Send) -> Send:
+    async def send_and_close(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *CLOSE]}
+        await send(message)
+
+    return send_and_close

@@ -101,8 +101,8 @@ class KeyRing:
                     except TimeoutError:
                         continue
                     await self._apply(key_id)
-            except UNREACHABLE as exc:
-                log.warning("API key changes not followed (%s); retrying in 1 s", exc)
+            except (*UNREACHABLE, TimeoutError) as exc:
+                log.warning("API key changes not followed (%r); retrying in 1 s", exc)
             finally:
                 if conn is not None and not conn.is_closed():
                     await conn.close(timeout=1)

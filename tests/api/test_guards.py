@@ -8,6 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from firstpitch.api.app import create_app
@@ -111,15 +114,26 @@ async def test_body_limit() -> None:
         assert (await client.get("/x")).status_code == 200
 
 
+async def _ok(request: Request) -> Response:
+    return Response("ok")
+
+
 async def test_bodies_only_where_taken_and_within_the_deadline() -> None:
-    guard = BodyLimit(SlowApp(hold=0), max_bytes=100, timeout_s=0.3, takes_body={("POST", "/x")})
+    routes = [Route("/health", _ok, methods=["GET"]), Route("/x", _ok, methods=["POST"])]
+    guard = BodyLimit(SlowApp(hold=0), max_bytes=100, timeout_s=0.3,
+                      takes_body={("POST", "/x")}, routes=routes)  # fmt: skip
     async with _client(guard) as client:
+        refused = await client.request("GET", "/health", content=b"a")  # takes none: 413
+        assert refused.status_code == 413
+        assert refused.json()["message"] == "this operation takes no request body"
+        assert refused.headers["connection"] == "close"
         for method, path in (("POST", "/health"), ("GET", "/x"), ("POST", "/nope")):
-            refused = await client.request(method, path, content=b"a")
-            assert refused.status_code == 413, (method, path)
-            assert refused.json()["message"] == "this operation takes no request body"
-            assert refused.headers["connection"] == "close"
-        assert (await client.post("/health")).status_code == 200  # no body: passed on
+            # No such operation: the app answers (404/405) without the body ever being read.
+            unread = await client.request(method, path, content=SlowBody(chunks=50, gap=0.05)())
+            assert unread.status_code == 200 and unread.content == b"", (method, path)
+            assert unread.headers["connection"] == "close"
+            assert unread.elapsed.total_seconds() < 0.5
+        assert (await client.get("/health")).status_code == 200  # no body: passed on
         started = asyncio.get_running_loop().time()
         slow = await client.post("/x", content=SlowBody(chunks=50, gap=0.05)())
         assert slow.status_code == 408 and slow.json()["error"] == "request_timeout"
