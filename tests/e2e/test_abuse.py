@@ -48,6 +48,8 @@ def test_metrics_series_stay_bounded_whatever_the_paths(service: RunningService)
             marks.append(mark)
             assert anon.get(path).status_code in (401, 404)
         after = anon.get("/metrics").text
+    print(f"/metrics: {len(before)} bytes before 300 made-up paths, {len(after)} after; "
+          f"API series {len(_series(before))} -> {len(_series(after))}")  # fmt: skip
     assert _series(after) == _series(before), sorted(_series(after) - _series(before))[:5]
     assert len(after) < len(before) + 20_000  # not 300 requests' worth of new series
     assert not [m for m in marks if m in after]
