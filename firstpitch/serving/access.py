@@ -157,7 +157,8 @@ class KeyRing:
 # (ms, Redis's clock, so every worker and replica agrees). A request costs `cost` cells (the
 # games it asks for): it is admitted if `fit` = min(cost, burst) cells fit in the burst
 # left, and moves the arrival time on by all `cost` (a batch larger than the burst needs the
-# whole burst unused and leaves the key waiting for the excess). Returns {allowed, ms to wait}.
+# whole burst unused and leaves the key waiting for the excess). Returns {allowed, ms to
+# wait, ms the arrival time is ahead of now} (the last for the per-worker stand-in).
 GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -168,10 +169,10 @@ local fit = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local wait = tat + interval * (fit - 1) - tolerance - now
-if wait > 0 then return {0, math.ceil(wait)} end
+if wait > 0 then return {0, math.ceil(wait), math.ceil(tat - now)} end
 local new_tat = tat + interval * cost
 redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-return {1, 0}
+return {1, 0, math.ceil(new_tat - now)}
 """
 
 
@@ -186,10 +187,14 @@ def _decision(allowed: bool, wait_ms: float) -> Decision:
 
 
 class LocalLimits:
-    """The same cell rate, held in this worker: the stand-in while Redis cannot answer."""
+    """The same cell rate, held in this worker: the stand-in while Redis cannot answer. It
+    starts from what Redis last said of each key, so a key at its limit stays there."""
 
     def __init__(self) -> None:
         self.tats: dict[str, float] = {}
+
+    def seen(self, key_id: str, ahead_ms: float) -> None:
+        self.tats[key_id] = time.monotonic() * 1000 + ahead_ms
 
     def check(
         self, key_id: str, interval: float, tolerance: float, cost: int, fit: int
@@ -205,8 +210,8 @@ class LocalLimits:
 
 class RateLimiter:
     """Per-key limits in Redis, counted in games (a batch of 20 costs 20). While Redis cannot
-    answer, each worker enforces its share (1/``workers``) of every limit by itself: an
-    approximate limit rather than none, and no request waits on Redis for it."""
+    answer, each worker enforces its share (1/``workers``) of every limit by itself, from
+    where Redis last left each key: an approximate limit rather than none."""
 
     def __init__(
         self, client: aioredis.Redis, per_minute: int, burst: int, workers: int = 1
@@ -225,7 +230,7 @@ class RateLimiter:
         interval = 60_000 / rate
         fit = max(0, min(cost, burst - charged))
         try:
-            allowed, wait_ms = await self.script(
+            allowed, wait_ms, ahead_ms = await self.script(
                 keys=[f"fp:rl:{key.key_id}"],
                 args=[f"{interval:.3f}", f"{interval * (burst - 1):.3f}", cost, fit],
             )
@@ -238,4 +243,5 @@ class RateLimiter:
             fit = max(0, min(cost, share - charged))
             return self.local.check(key.key_id, interval * self.workers,
                                     interval * self.workers * (share - 1), cost, fit)  # fmt: skip
+        self.local.seen(key.key_id, int(ahead_ms))
         return _decision(bool(allowed), int(wait_ms))

@@ -64,6 +64,6 @@ async def test_a_stalled_redis_costs_one_timeout_and_limits_still_hold(
     assert first_s < TIMEOUT_S + 0.25, f"the first answer took {first_s:.2f} s"
     statuses = [r.status_code for r in during]
     assert set(statuses) <= {429, 503} and len(statuses) > 50
-    # Per worker, a fresh burst at most (30 here, one worker) while Redis is away.
-    assert len(statuses) - statuses.count(429) <= 32
+    # The worker carries on from where Redis left the key (at its limit): one game every 2 s.
+    assert len(statuses) - statuses.count(429) <= 3
     assert "Traceback" not in svc.log()

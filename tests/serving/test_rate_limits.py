@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from firstpitch.serving.access import RateLimiter
+from firstpitch.serving.access import GCRA, RateLimiter
 from storage.api_keys import ApiKey
 
 
@@ -49,6 +49,21 @@ async def test_per_worker_limits_while_redis_is_away() -> None:
     key = _key("abcdefabcdef", per_minute=12)  # per worker: 6 a minute, a burst of 6 games
     try:
         assert await _admitted(limiter, key, [3, 3, 1]) == [True, True, False]
+        assert not (await limiter.check(key)).allowed
+    finally:
+        await gone.aclose()
+
+
+async def test_a_key_at_its_limit_stays_there_when_redis_goes(
+    redis_client: aioredis.Redis,
+) -> None:
+    limiter = RateLimiter(redis_client, per_minute=600, burst=60)
+    key = _key("feedfacecafe", per_minute=30)
+    await redis_client.delete("fp:rl:feedfacecafe")
+    assert await _admitted(limiter, key, [30, 1]) == [True, False]
+    gone = aioredis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+    try:
+        limiter.script = gone.register_script(GCRA)  # Redis stops answering
         assert not (await limiter.check(key)).allowed
     finally:
         await gone.aclose()
