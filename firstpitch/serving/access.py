@@ -232,7 +232,7 @@ class RateLimiter:
         try:
             allowed, wait_ms, ahead_ms = await self.script(
                 keys=[f"fp:rl:{key.key_id}"],
-                args=[f"{interval:.3f}", f"{interval * (burst - 1):.3f}", cost, fit],
+                args=[f"{interval:.6f}", f"{interval * (burst - 1):.6f}", cost, fit],
             )
         except (RedisError, OSError) as exc:
             metrics().dependency_errors.labels("redis").inc()
