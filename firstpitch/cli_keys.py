@@ -48,7 +48,9 @@ def create(
     ],
     rate_limit: Annotated[
         int | None,
-        typer.Option(help="Requests per minute (default: FIRSTPITCH_RATE_LIMIT_PER_MINUTE)."),
+        typer.Option(
+            help="Games per minute; a batch counts each game (default: FIRSTPITCH_RATE_LIMIT_PER_MINUTE)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the key and its details.")] = False,
 ) -> None:

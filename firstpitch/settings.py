@@ -96,9 +96,10 @@ class Settings(BaseSettings):
     auth_refresh_s: float = 5.0
     """How often each worker reloads the key table: a revoked key stops working within this."""
     rate_limit_per_minute: int = 600
-    """Requests a key may make per minute, across every worker and replica (held in Redis)."""
+    """Games a key may ask for per minute (a call costs 1, a batch one per game), across every
+    worker and replica (held in Redis)."""
     rate_limit_burst: int = 60
-    """Requests a key may make at once before the per-minute rate applies."""
+    """Games a key may ask for at once before the per-minute rate applies."""
     max_in_flight: int = 64
     """Requests one API worker handles at once; more are shed with 503 + Retry-After."""
     max_in_flight_open: int = 8
