@@ -22,7 +22,10 @@ def _on_db(work: Callable[[Any], Awaitable[Any]]) -> Any:
     from storage.api_keys import ApiKeyError
     from storage.postgres import connect, migrate
 
-    dsn = resolve_endpoints(Settings()).postgres_dsn
+    settings = Settings()
+    # Keys live in Postgres only: with a configured DSN no embedded server (Redis) is started.
+    configured = settings.postgres_dsn
+    dsn = configured.get_secret_value() if configured else resolve_endpoints(settings).postgres_dsn
 
     async def go() -> Any:
         conn = await connect(dsn)
