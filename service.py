@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import bentoml
 
-from firstpitch.api.app import create_app
+from firstpitch.api.app import create_app, route_templates
 from firstpitch.api.edges import BentoEdges
-from firstpitch.serving import bentoml_fixes, heap
+from firstpitch.serving import bentoml_fixes, heap, route_labels
 from firstpitch.serving.models import LocalModels, ModelBackend, RemoteModels
 from firstpitch.serving.runtime import ApiRuntime
 from firstpitch.serving.warm import warm_loop
@@ -22,6 +22,7 @@ bentoml_fixes.apply()
 
 settings = Settings()
 app = create_app(settings)
+route_labels.labels.add(route_templates(app))
 
 
 @bentoml.service(

@@ -22,7 +22,7 @@ def _on_db(work: Callable[[Any], Awaitable[Any]]) -> Any:
     from storage.api_keys import ApiKeyError
     from storage.postgres import connect, migrate
 
-    dsn = resolve_postgres(Settings())
+    dsn = resolve_postgres(Settings())  # keys live in Postgres only: no Redis is started
 
     async def go() -> Any:
         conn = await connect(dsn)
@@ -48,7 +48,9 @@ def create(
     ],
     rate_limit: Annotated[
         int | None,
-        typer.Option(help="Requests per minute (default: FIRSTPITCH_RATE_LIMIT_PER_MINUTE)."),
+        typer.Option(
+            help="Games per minute; a batch counts each game (default: FIRSTPITCH_RATE_LIMIT_PER_MINUTE)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the key and its details.")] = False,
 ) -> None:

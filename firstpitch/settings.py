@@ -110,13 +110,19 @@ class Settings(BaseSettings):
     auth_refresh_s: float = 5.0
     """How often each worker reloads the key table: a revoked key stops working within this."""
     rate_limit_per_minute: int = 600
-    """Requests a key may make per minute, across every worker and replica (held in Redis)."""
+    """Games a key may ask for per minute (a call costs 1, a batch one per game), across every
+    worker and replica (held in Redis)."""
     rate_limit_burst: int = 60
-    """Requests a key may make at once before the per-minute rate applies."""
+    """Games a key may ask for at once before the per-minute rate applies."""
     max_in_flight: int = 64
     """Requests one API worker handles at once; more are shed with 503 + Retry-After."""
+    max_in_flight_open: int = 8
+    """Requests one API worker handles at once outside keyed /api/ calls (/health, unknown
+    paths, ...): their own budget, so they cannot use up the API's."""
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted (413 beyond it)."""
+    body_timeout_s: float = 5.0
+    """Longest a request body may take to arrive (408 past it)."""
     cors_origins: list[str] = []
     """Browser origins allowed by CORS (JSON list, e.g. ["https://app.example"]); empty: none."""
 
@@ -132,8 +138,16 @@ class Settings(BaseSettings):
     min_confidence: float = 0.55
     """Probability of the predicted outcome needed to recommend a bet."""
 
+    @field_validator("body_timeout_s")
+    @classmethod
+    def _positive_time(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+
     @field_validator(
         "max_in_flight",
+        "max_in_flight_open",
         "max_body_bytes",
         "rate_limit_per_minute",
         "rate_limit_burst",

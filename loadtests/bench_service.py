@@ -130,7 +130,9 @@ def main() -> None:
     }
     for name, env in configs.items():
         port = free_port()
-        env = {"FIRSTPITCH_NOW": PINNED, "FIRSTPITCH_AUTH_ENABLED": "false"} | env
+        # With keys on, limits count games: the bench key must not be refused for a burst.
+        env = {"FIRSTPITCH_NOW": PINNED, "FIRSTPITCH_AUTH_ENABLED": "false",
+               "FIRSTPITCH_RATE_LIMIT_BURST": "1000000"} | env  # fmt: skip
         headers = {"Authorization": f"Bearer {token}"} if name == "local_auth" else {}
         proc = launch(settings, endpoints, "127.0.0.1", port, **env)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from storage.postgres import Conn
 
 SCOPES = ("predictions", "models", "feed")
+CHANNEL = "fp_api_keys"  # migration 0005 announces every change to a key here (its key id)
 PREFIX = "fpk_"
 KEY_PATTERN = re.compile(r"^fpk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 
@@ -122,3 +124,9 @@ async def revoke(conn: Conn, key_id: str) -> ApiKey:
     if row is None:
         raise ApiKeyError(f"no API key {key_id!r}; `firstpitch keys list` shows the key ids")
     return _row(row)
+
+
+async def listen(conn: Any, on_change: Callable[[str], None]) -> None:
+    """Call ``on_change(key_id)`` whenever a key is created, changed or revoked (``conn``: a
+    connection of its own, held open for as long as the changes are followed)."""
+    await conn.add_listener(CHANNEL, lambda _conn, _pid, _channel, key_id: on_change(key_id))

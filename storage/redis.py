@@ -1,9 +1,12 @@
 """Redis (Valkey) client: connect with bounded retries, fail fast while the server is down.
 
 The serving client never hangs on a dead or stalled server: every operation has a timeout,
-a failed command is retried once at most (a pooled connection may predate a restart), and
-after a failed connect the pool refuses at once for ``cooldown`` seconds instead of letting
-every request wait for its own connect to fail. It reconnects by itself once Redis is back.
+a command that failed to connect is retried once (a pooled connection may predate a
+restart) but one that timed out is not (a stalled server would only make it wait twice),
+and after a failed connect or a timed-out command the pool refuses at once for ``cooldown``
+seconds instead of letting every request, and every later step of the same request, wait
+for its own timeout. So a request meets a stalled Redis once, for at most the timeout. It
+reconnects by itself once Redis is back.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 class FailFastPool(aioredis.BlockingConnectionPool):
-    """A blocking pool that stops trying to connect for a moment after a connect failed."""
+    """A blocking pool that stops trying to connect for a moment after a connect failed or
+    a command timed out (redis-py drops a connection whose command failed; one coming back
+    disconnected is how the pool learns of it)."""
 
     def __init__(self, *args: Any, cooldown: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -39,6 +44,11 @@ class FailFastPool(aioredis.BlockingConnectionPool):
         except (*UNREACHABLE, OSError):
             self.down_until = time.monotonic() + self.cooldown
             raise
+
+    async def release(self, connection: Any) -> None:
+        if not connection.is_connected:
+            self.down_until = time.monotonic() + self.cooldown
+        await super().release(connection)
 
 
 async def connect(
@@ -57,7 +67,7 @@ async def connect(
         timeout=pool_wait_s,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         cooldown=min(1.0, timeout_s),
     )
     client = aioredis.Redis(connection_pool=pool)

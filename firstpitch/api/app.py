@@ -9,11 +9,16 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
-from firstpitch.api import errors, feed_routes, routes
-from firstpitch.api.guards import AccessControl, BodyLimit, LoadShedder, required_scope
+from firstpitch.api import errors, feed_routes, health, routes
+from firstpitch.api.access import AccessControl
+from firstpitch.api.body_limit import BodyLimit
+from firstpitch.api.guards import required_scope
+from firstpitch.api.shedding import Capacity, LoadShedder
 from firstpitch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,12 @@ def _secure_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def route_templates(app: FastAPI) -> list[str]:
+    """The path template of every route (the metrics' ``endpoint`` label)."""
+    every = (*app.router.routes, *routes.router.routes, *health.router.routes)
+    return [r.path for r in every if isinstance(r, Route | APIRoute)]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
@@ -83,11 +94,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.debug else None,
         redoc_url="/redoc" if settings.debug else None,
         openapi_url="/openapi.json",
+        # A redirect from /path/ to /path would be built from the client's Host header.
+        redirect_slashes=False,
     )
-    # Last added runs first: request id, CORS, shedding, access control, body limit.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessControl, enabled=settings.auth_enabled)
-    app.add_middleware(LoadShedder, limit=settings.max_in_flight)
+    routers = (routes.router, feed_routes.router, health.router)
+    for router in routers:
+        app.include_router(router)
+    every_route = [r for router in routers for r in router.routes]
+    takes_body = {
+        (method, r.path)
+        for r in every_route
+        if isinstance(r, APIRoute) and r.body_field is not None
+        for method in r.methods or ()
+    }
+    capacity = Capacity(settings.max_in_flight, settings.max_in_flight_open)
+    app.state.capacity = capacity  # the readiness probe reports its saturation
+    # Last added runs first: request id, CORS, access control, shedding, body limit. Access
+    # control comes before shedding so that only keyed API requests use the API's budget.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       timeout_s=settings.body_timeout_s, takes_body=takes_body,
+                       routes=every_route)  # fmt: skip
+    app.add_middleware(LoadShedder, capacity=capacity, keyed=settings.auth_enabled)
+    app.add_middleware(
+        AccessControl,
+        runtime=lambda: getattr(app.state, "runtime", None),
+        enabled=settings.auth_enabled,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -98,8 +130,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(routes.router)
-    app.include_router(feed_routes.router)
     errors.install(app)
     if settings.auth_enabled:
         _secure_openapi(app)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from firstpitch.serving.errors import ApiError, InvalidFeed
+from firstpitch.serving.errors import ApiError, InvalidFeed, RateLimited
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelUnavailable
 from firstpitch.serving.outages import MODELS, POSTGRES, REDIS, OutageLog
@@ -42,14 +42,20 @@ def _detail(error: Any) -> dict[str, str]:
     return {"location": ".".join(loc), "reason": reason}
 
 
+def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    headers = RETRY if exc.status == 503 else None
+    extra = {"details": exc.details} if isinstance(exc, InvalidFeed) else {}
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return JSONResponse(
+        _body(exc.code, exc.message, request, **extra), status_code=exc.status, headers=headers
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = RETRY if exc.status == 503 else None
-        extra = {"details": exc.details} if isinstance(exc, InvalidFeed) else {}
-        return JSONResponse(
-            _body(exc.code, exc.message, request, **extra), status_code=exc.status, headers=headers
-        )
+        return _api_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Annotated, Any
@@ -10,29 +9,27 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from firstpitch.api.schemas import (
     ActiveModels,
     BatchPredictRequest,
     ErrorBody,
     GameId,
-    Health,
     Leaderboard,
-    Live,
     ModelDetails,
     ModelName,
     ModelPerformance,
     ModelVersion,
     PredictionResponse,
     PredictRequest,
-    Ready,
     RecentPredictions,
     TodayResponse,
 )
 from firstpitch.serving import betting
 from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
-from firstpitch.serving.errors import InvalidQuery, NoPrediction, Unavailable
+from firstpitch.serving.errors import InvalidQuery, NoPrediction, RateLimited, Unavailable
+from firstpitch.serving.metrics import metrics
 from firstpitch.serving.runtime import ApiRuntime
 from storage import prediction_queries as q
 from training.dataset import REGISTERED_NAMES
@@ -79,6 +76,30 @@ async def request_id(request: Request) -> str:
 RequestId = Annotated[str, Depends(request_id)]
 
 
+def granted(request: Request) -> frozenset[str]:
+    """The scopes of the request's API key (every scope with keys off; none without one)."""
+    scopes: frozenset[str] = getattr(request.state, "api_scopes", frozenset())
+    return scopes
+
+
+Scopes = Annotated[frozenset[str], Depends(granted)]
+
+
+async def charge(request: Request, rt: ApiRuntime, games: int) -> None:
+    """Rate limits count games: access control charged the request one; the rest here."""
+    key = getattr(request.state, "api_key", None)
+    if key is None or games <= 1:
+        return
+    decision = await rt.limiter.check(key, games - 1, charged=1)
+    if not decision.allowed:
+        metrics().rejected.labels("rate_limited").inc()
+        raise RateLimited(
+            f"rate limit of this API key exceeded ({games} games asked; limits count games); "
+            f"retry in {decision.retry_after_s} s",
+            decision.retry_after_s,
+        )
+
+
 # ------------------------------------------------------------------------- predictions
 @router.post(
     "/api/v1/predict",
@@ -104,7 +125,11 @@ async def predict(body: PredictRequest, rt: Runtime, rid: RequestId) -> Response
     responses=POST_ERRORS,
     tags=["predictions"],
 )
-async def predict_batch(body: BatchPredictRequest, rt: Runtime, rid: RequestId) -> Response:
+async def predict_batch(
+    body: BatchPredictRequest, rt: Runtime, rid: RequestId, request: Request
+) -> Response:
+    """Counts as one request per game towards the key's rate limit."""
+    await charge(request, rt, len(body.game_ids))
     predictor = await rt.predictor()
     return fast_json(
         await predictor.predict(
@@ -211,6 +236,7 @@ def _from_log(row: dict[str, Any], meta: dict[str, Any], rt: ApiRuntime) -> dict
 async def predictions_today(
     rt: Runtime,
     rid: RequestId,
+    request: Request,
     model_name: QueryModel = None,
     min_confidence: Annotated[float, Query(ge=0.5, le=1.0)] = 0.5,
 ) -> Response:
@@ -220,6 +246,7 @@ async def predictions_today(
     today = rt.clock.today()
     async with rt.db.connection() as conn:
         ids = await q.games_on(conn, today)
+    await charge(request, rt, len(ids))
     preds = await predictor.predict(ids, name, endpoint="today", request_id=rid) if ids else []
     key = "home_ml_confidence" if target == "home_win" else "total_over_confidence"
     kept = [p for p in preds if p[key] >= min_confidence]
@@ -346,17 +373,22 @@ async def model_performance(
 )
 async def recent_predictions(
     rt: Runtime,
+    scopes: Scopes,
     model_name: PathModel,
     model_version: QueryVersion = None,
     days: Days = 7,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
+    """The model's latest predictions: with the `predictions` scope all of them, with only
+    `models` those of finished games (no live probabilities or recommended bets)."""
     described = await rt.catalog.describe(model_name, model_version)
     ptype = described["prediction_type"]
     async with rt.stats() as conn:
         rows = await q.latest_predictions(
             conn, ptype, rt.clock.now(), days, described["model_version"]
         )
+    if "predictions" not in scopes:  # the `models` scope sees a model's record, not its bets
+        rows = [r for r in rows if r["home_score"] is not None]
     rows.sort(key=lambda r: r["predicted_at"], reverse=True)
     key = "home_ml_probability" if ptype == "moneyline" else "total_over_probability"
     out = []
@@ -384,80 +416,3 @@ async def recent_predictions(
         "count": len(out),
         "predictions": out,
     }
-
-
-# ------------------------------------------------------------------------- health
-async def _timed(check: Any) -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        detail = await asyncio.wait_for(check(), timeout=3.0)
-        out: dict[str, Any] = {"status": "up"}
-        if detail:
-            out["detail"] = detail
-    except Exception as exc:  # a health check reports every failure as "down"
-        out = {"status": "down", "error": type(exc).__name__}
-    out["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    return out
-
-
-async def _checks(rt: ApiRuntime, *, with_mlflow: bool) -> dict[str, dict[str, Any]]:
-    async def pg() -> None:
-        async with rt.pool.acquire(timeout=2) as conn:
-            await conn.fetchval("SELECT 1")
-
-    async def redis() -> None:
-        await rt.redis.ping()
-
-    async def models() -> Any:
-        info = await rt.backend.info()
-        await rt.predictor(wait_s=2)
-        return [
-            {"model_name": m["name"], "model_version": m["version"], "tag": m["tag"]}
-            for m in info.values()
-        ]
-
-    names = ["postgres", "redis", "models"] + (["mlflow"] if with_mlflow else [])
-    checks = [pg, redis, models] + ([rt.catalog.ping] if with_mlflow else [])
-    results = await asyncio.gather(*(_timed(c) for c in checks))
-    return dict(zip(names, results, strict=True))
-
-
-# A 503 of a probe is its own body when a dependency is down, an ErrorBody while the service
-# starts (and, for /health, which is not exempt from load shedding, when it is overloaded).
-@router.get(
-    "/health",
-    tags=["health"],
-    response_model=Health,
-    responses={503: {"model": Health | ErrorBody}},
-)
-async def health(rt: Runtime) -> JSONResponse:
-    components = await _checks(rt, with_mlflow=True)
-    failing = [k for k, v in components.items() if v["status"] != "up"]
-    body = {
-        "status": "unhealthy" if failing else "healthy",
-        "failing": failing,
-        "components": components,
-        "log_queue_depth": rt.logger.depth,
-        "log_spill_bytes": rt.logger.spill_bytes(),
-        "now": rt.clock.now().isoformat(),
-    }
-    return JSONResponse(body, status_code=503 if failing else 200)
-
-
-@router.get(
-    "/health/ready",
-    tags=["health"],
-    response_model=Ready,
-    responses={503: {"model": Ready | ErrorBody}},
-)
-async def ready(rt: Runtime) -> JSONResponse:
-    components = await _checks(rt, with_mlflow=False)
-    failing = [k for k, v in components.items() if v["status"] != "up"]
-    return JSONResponse(
-        {"ready": not failing, "failing": failing}, status_code=503 if failing else 200
-    )
-
-
-@router.get("/health/live", tags=["health"], response_model=Live)
-async def live() -> dict[str, str]:
-    return {"status": "alive"}

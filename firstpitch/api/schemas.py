@@ -241,10 +241,10 @@ class Component(BaseModel):
 class Health(BaseModel):
     status: str = Field(description="healthy or unhealthy")
     failing: list[str]
-    components: dict[str, Component]
-    log_queue_depth: int
-    log_spill_bytes: int
-    now: str
+    components: dict[str, Component] | None = Field(None, description="With an API key only")
+    log_queue_depth: int | None = Field(None, description="With an API key only")
+    log_spill_bytes: int | None = Field(None, description="With an API key only")
+    now: str | None = Field(None, description="With an API key only")
 
 
 class Ready(BaseModel):

@@ -52,3 +52,11 @@ class InvalidFeed(ApiError):
     def __init__(self, message: str, details: list[dict[str, object]]) -> None:
         super().__init__(message)
         self.details = details
+
+
+class RateLimited(ApiError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

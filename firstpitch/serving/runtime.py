@@ -92,13 +92,24 @@ class ApiRuntime:
             logger=logger,
             catalog=Catalog(settings.mlflow_uri, settings.mlflow_artifacts),
             backend=backend,
-            keyring=KeyRing(pool, settings.auth_refresh_s, pg_timeout),
-            limiter=RateLimiter(client, settings.rate_limit_per_minute, settings.rate_limit_burst),
+            keyring=KeyRing(
+                pool,
+                settings.auth_refresh_s,
+                pg_timeout,
+                listener=lambda: asyncpg.connect(endpoints.postgres_dsn, timeout=pg_timeout),
+            ),
+            limiter=RateLimiter(
+                client,
+                settings.rate_limit_per_minute,
+                settings.rate_limit_burst,
+                workers=settings.api_workers,
+            ),
         )
         runtime.spawn(runtime._gauges(), "gauges")
         if settings.auth_enabled:
             await runtime.keyring.refresh()
             runtime.spawn(runtime.keyring.run(), "api-keys")
+            runtime.spawn(runtime.keyring.follow(), "api-key-changes")
         return runtime
 
     async def close(self) -> None:

@@ -8,10 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from firstpitch.api.app import create_app
-from firstpitch.api.guards import BodyLimit, LoadShedder, bearer_token, required_scope
+from firstpitch.api.body_limit import BodyLimit
+from firstpitch.api.guards import bearer_token, required_scope
+from firstpitch.api.shedding import Capacity, LoadShedder
 from firstpitch.serve import auth_for
 from firstpitch.settings import Settings
 
@@ -39,7 +44,8 @@ def _client(app: Any) -> httpx.AsyncClient:
 
 
 async def test_shedder_turns_away_what_exceeds_the_limit_at_once() -> None:
-    shedder = LoadShedder(SlowApp(hold=0.3), limit=3)
+    capacity = Capacity(3, 1)
+    shedder = LoadShedder(SlowApp(hold=0.3), capacity, keyed=False)
     async with _client(shedder) as client:
         results = await asyncio.gather(*(client.post("/api/v1/predict") for _ in range(10)))
         probe = await client.get("/health/live")
@@ -48,11 +54,49 @@ async def test_shedder_turns_away_what_exceeds_the_limit_at_once() -> None:
     shed = next(r for r in results if r.status_code == 503)
     assert shed.json()["error"] == "overloaded" and shed.headers["retry-after"] == "1"
     assert shed.elapsed.total_seconds() < 0.3  # answered before the accepted ones finish
-    assert probe.status_code == 200 and shedder.peak == 3 and shedder.in_flight == 0
+    assert probe.status_code == 200 and capacity.peak == 3 and capacity.in_flight == 0
+    assert capacity.saturated()  # it has just shed
+
+
+class Keyed:
+    """Marks requests carrying ``x-key`` as having passed access control."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if dict(scope["headers"]).get(b"x-key"):
+            scope.setdefault("state", {})["api_key"] = object()
+        await self.app(scope, receive, send)
+
+
+async def test_traffic_without_a_key_has_its_own_budget() -> None:
+    capacity = Capacity(4, 2)
+    app = Keyed(LoadShedder(SlowApp(hold=0.3), capacity, keyed=True))
+    async with _client(app) as client:
+        anon = [client.post("/api/v1/predict") for _ in range(6)]
+        other = [client.get("/health") for _ in range(6)]
+        keyed = [client.post("/api/v1/predict", headers={"x-key": "1"}) for _ in range(4)]
+        results = await asyncio.gather(*anon, *other, *keyed)
+    assert [r.status_code for r in results[-4:]] == [200] * 4  # the API budget is whole
+    assert sorted(r.status_code for r in results[:-4]).count(200) == 2
+    assert not capacity.saturated()  # the API budget never shed
+
+
+class SlowBody:
+    """Receives a body a chunk at a time, ``gap`` seconds apart, as a slow client sends it."""
+
+    def __init__(self, chunks: int, gap: float) -> None:
+        self.chunks, self.gap = chunks, gap
+
+    async def __call__(self) -> Any:
+        for _ in range(self.chunks):
+            await asyncio.sleep(self.gap)
+            yield b"a"
 
 
 async def test_body_limit() -> None:
-    guard = BodyLimit(SlowApp(hold=0), max_bytes=100)
+    guard = BodyLimit(SlowApp(hold=0), max_bytes=100, timeout_s=5, takes_body={("POST", "/x")})
     async with _client(guard) as client:
         ok = await client.post("/x", content=b"a" * 100)
         assert ok.status_code == 200 and ok.content == b"a" * 100  # passed on intact
@@ -68,6 +112,34 @@ async def test_body_limit() -> None:
         lying = await client.post("/x", content=b"{}", headers={"content-length": "abc"})
         assert lying.status_code == 400
         assert (await client.get("/x")).status_code == 200
+
+
+async def _ok(request: Request) -> Response:
+    return Response("ok")
+
+
+async def test_bodies_only_where_taken_and_within_the_deadline() -> None:
+    routes = [Route("/health", _ok, methods=["GET"]), Route("/x", _ok, methods=["POST"])]
+    guard = BodyLimit(SlowApp(hold=0), max_bytes=100, timeout_s=0.3,
+                      takes_body={("POST", "/x")}, routes=routes)  # fmt: skip
+    async with _client(guard) as client:
+        refused = await client.request("GET", "/health", content=b"a")  # takes none: 413
+        assert refused.status_code == 413
+        assert refused.json()["message"] == "this operation takes no request body"
+        assert refused.headers["connection"] == "close"
+        for method, path in (("POST", "/health"), ("GET", "/x"), ("POST", "/nope")):
+            # No such operation: the app answers (404/405) without the body ever being read.
+            unread = await client.request(method, path, content=SlowBody(chunks=50, gap=0.05)())
+            assert unread.status_code == 200 and unread.content == b"", (method, path)
+            assert unread.headers["connection"] == "close"
+            assert unread.elapsed.total_seconds() < 0.5
+        assert (await client.get("/health")).status_code == 200  # no body: passed on
+        started = asyncio.get_running_loop().time()
+        slow = await client.post("/x", content=SlowBody(chunks=50, gap=0.05)())
+        assert slow.status_code == 408 and slow.json()["error"] == "request_timeout"
+        assert asyncio.get_running_loop().time() - started < 1.0
+        quick = await client.post("/x", content=SlowBody(chunks=3, gap=0.05)())
+        assert quick.status_code == 200 and quick.content == b"aaa"
 
 
 @pytest.mark.parametrize(

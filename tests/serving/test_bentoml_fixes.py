@@ -111,3 +111,21 @@ async def test_request_timers_are_cancelled() -> None:
     for _ in range(50):  # the library's own __call__, for comparison
         await bentoml_fixes.ORIGINALS["timeout_call"](middleware, {"type": "http"}, receive, send)
     assert live_timers() == before + 50
+
+
+def test_http_metrics_are_labelled_by_route_template() -> None:
+    """BentoML labels its HTTP metrics by raw path; the wrapped metrics by template."""
+    from prometheus_client import CollectorRegistry, Counter
+
+    from firstpitch.serving import route_labels
+
+    route_labels.labels.add(["/api/v1/predict/{game_id}"])
+    registry = CollectorRegistry()
+    counter = bentoml_fixes._ByRoute(Counter("t", "t", ["endpoint", "code"], registry=registry))
+    for path in ("/api/v1/predict/CIN202107040", "/api/v1/predict/NYA202107040", "/x" * 500):
+        counter.labels(endpoint=path, code="200").inc()
+    samples = {
+        s.labels["endpoint"]: s.value for m in registry.collect() for s in m.samples
+        if s.name == "t_total"
+    }  # fmt: skip
+    assert samples == {"/api/v1/predict/{game_id}": 2.0, "unmatched": 1.0}
