@@ -23,8 +23,9 @@ import asyncpg
 import orjson
 
 from storage.embedded import EmbeddedPostgres
+from storage.log_records import COLUMNS, encode, new_record_id
 from storage.postgres import connect, create_pool, migrate
-from storage.prediction_log import COLUMNS, PredictionLogger, encode, new_record_id
+from storage.prediction_log import PredictionLogger
 
 LEGACY_INSERT = (
     f"INSERT INTO prediction_log ({', '.join(COLUMNS)}) VALUES "

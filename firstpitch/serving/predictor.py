@@ -33,8 +33,9 @@ from firstpitch.serving.errors import CutoffRefused, NotYetPredictable, UnknownG
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelBackend
 from firstpitch.settings import Settings
+from storage.log_records import new_record_id
 from storage.postgres import Database
-from storage.prediction_log import PredictionLogger, new_record_id
+from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
 FRESHNESS = timedelta(minutes=15)

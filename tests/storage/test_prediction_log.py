@@ -13,9 +13,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from storage import log_records as lr
 from storage import prediction_log as pl
+from storage.log_records import encode, new_record_id
 from storage.postgres import create_pool
-from storage.prediction_log import PredictionLogger, encode, new_record_id
+from storage.prediction_log import PredictionLogger
 
 
 def record(i: int, **changes: Any) -> dict[str, Any]:
@@ -53,11 +55,11 @@ async def wait_until(check: Any, seconds: float = 10) -> None:
 def test_the_fast_encoding_equals_the_general_one() -> None:
     iso = "2021-07-04T14:00:00+00:00"
     for r in (record(1, feature_cutoff=iso), record(2, feature_cutoff=iso, latency_ms=3.25)):
-        assert all(type(r[c]) is str for c in pl.COLUMNS[:13])  # the fast path's case
-        general = ("\t".join(pl._field(r[c]) for c in pl.COLUMNS) + "\n").encode()
+        assert all(type(r[c]) is str for c in lr.COLUMNS[:13])  # the fast path's case
+        general = ("\t".join(lr._field(r[c]) for c in lr.COLUMNS) + "\n").encode()
         assert encode(r) == general
     odd = encode(record(3, request_id="a\tb\\c\nd", latency_ms=2))  # the general path
-    assert odd.count(b"\n") == 1 and odd.count(b"\t") == len(pl.COLUMNS) - 1
+    assert odd.count(b"\n") == 1 and odd.count(b"\t") == len(lr.COLUMNS) - 1
     assert b"a\\tb\\\\c\\nd" in odd
 
 

@@ -1,0 +1,93 @@
+"""A prediction record in the one form it is queued, written, spilled and replayed in: a line
+of PostgreSQL's COPY text format, encoded once, when the prediction is served."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+COLUMNS = (
+    "record_id",
+    "request_id",
+    "endpoint",
+    "game_id",
+    "model_name",
+    "model_version",
+    "home_model_version",
+    "total_model_version",
+    "feature_version",
+    "feature_hash",
+    "feature_as_of",
+    "feature_cutoff",
+    "predicted_at",
+    "cache_hit",
+    "home_ml_probability",
+    "total_over_probability",
+    "home_ml_confidence",
+    "total_over_confidence",
+    "odds_used",
+    "recommendations",
+    "latency_ms",
+)
+_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def new_record_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _field(value: Any) -> str:
+    """One value in COPY text format (``\\N`` is NULL; backslash and separators escaped)."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_ESCAPE)
+    if isinstance(value, float):
+        return repr(float(value))  # numpy's own repr would read np.float64(...)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime | uuid.UUID):
+        return str(value)
+    return _json(value)
+
+
+def _json(value: Any) -> str:
+    # orjson escapes control characters inside strings, so only backslashes need doubling.
+    text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """A record as one COPY line: the form it is queued, written, spilled and replayed in.
+
+    The common case (every text field free of backslashes and separators, as ids, versions
+    and ISO times are) costs one join; anything else takes the general per-value path.
+    """
+    values = [record[c] for c in COLUMNS]
+    if all(type(v) is str for v in values[:13]) and type(values[13]) is bool:
+        head = "\t".join(values[:13])
+        if not ("\\" in head or "\n" in head or "\r" in head) and head.count("\t") == 12:
+            rest = [*values[14:18], values[20]]
+            if all(type(v) is float for v in rest):
+                line = (
+                    f"{head}\t{'t' if values[13] else 'f'}\t{rest[0]!r}\t{rest[1]!r}\t"
+                    f"{rest[2]!r}\t{rest[3]!r}\t{_json(values[18])}\t{_json(values[19])}\t"
+                    f"{rest[4]!r}\n"
+                )
+                return line.encode()
+    return ("\t".join([_field(v) for v in values]) + "\n").encode()
+
+
+def _legacy(lines: bytes) -> bytes:
+    """Spill files of earlier versions held JSON lines; re-encode them as COPY lines."""
+    if not lines.startswith(b"{"):
+        return lines
+    return b"".join(encode(json.loads(ln)) for ln in lines.splitlines() if ln.strip())
