@@ -22,8 +22,8 @@ class BodyLimit:
     declared larger than ``max_bytes`` (413); reads the others whole, within ``timeout_s``
     (408 past it), and hands them on. A body sent to no operation at all (an unknown path or
     method) is not read either: the router's 404 or 405 goes out at once, and the
-    connection is closed. ``takes_body``: the (method, path) pairs with a body; ``routes``:
-    every operation."""
+    connection is closed. ``takes_body``: the (method, path template) pairs with a body;
+    ``routes``: every operation."""
 
     def __init__(
         self,
@@ -35,6 +35,13 @@ class BodyLimit:
     ) -> None:
         self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
         self.takes_body, self.routes = frozenset(takes_body), tuple(routes)
+        # Operations with a body and a path parameter (``/api/v1/feed/{kind}``) are matched
+        # by their route; the others by their exact path.
+        self._templated = tuple(
+            r for r in self.routes
+            if "{" in getattr(r, "path", "")
+            and any((m, getattr(r, "path", "")) in self.takes_body for m in getattr(r, "methods", ()) or ())
+        )  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,7 +53,7 @@ class BodyLimit:
             await reject(scope, send, 400, "bad_request", "invalid Content-Length header", CLOSE)
             return
         announced = "transfer-encoding" in headers or int(declared or 0) > 0
-        if (scope["method"], scope["path"]) not in self.takes_body:
+        if not self._takes_body(scope):
             if not announced:
                 await self.app(scope, receive, send)
             elif self._operation(scope):
@@ -85,6 +92,11 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _takes_body(self, scope: Scope) -> bool:
+        if (scope["method"], scope["path"]) in self.takes_body:
+            return True
+        return any(route.matches(scope)[0] == Match.FULL for route in self._templated)
 
     def _operation(self, scope: Scope) -> bool:
         """Whether the route the router would take is a documented operation (a hidden one

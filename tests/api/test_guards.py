@@ -142,6 +142,17 @@ async def test_bodies_only_where_taken_and_within_the_deadline() -> None:
         assert quick.status_code == 200 and quick.content == b"aaa"
 
 
+async def test_a_body_route_with_a_path_parameter_takes_its_body() -> None:
+    routes = [Route("/feed/{kind}", _ok, methods=["POST"]), Route("/x", _ok, methods=["GET"])]
+    guard = BodyLimit(SlowApp(hold=0), max_bytes=100, timeout_s=1,
+                      takes_body={("POST", "/feed/{kind}")}, routes=routes)  # fmt: skip
+    async with _client(guard) as client:
+        fed = await client.post("/feed/odds", content=b"abc")
+        assert fed.status_code == 200 and fed.content == b"abc"
+        assert (await client.post("/feed/odds", content=b"a" * 101)).status_code == 413
+        assert (await client.request("GET", "/x", content=b"a")).status_code == 413
+
+
 @pytest.mark.parametrize(
     ("headers", "token"),
     [
