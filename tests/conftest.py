@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -88,6 +89,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reporter is not None:
         reporter.write_line(f"ERROR: {message}", red=True, bold=True)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def live_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog, with every logger live: an in-process BentoML call (the Bento build tests)
+    configures logging with ``disable_existing_loggers``, which silences ours."""
+    loggers = [lg for lg in logging.root.manager.loggerDict.values()
+               if isinstance(lg, logging.Logger) and lg.disabled]  # fmt: skip
+    for lg in loggers:
+        lg.disabled = False
+    try:
+        yield caplog
+    finally:
+        for lg in loggers:
+            lg.disabled = True
 
 
 @pytest.fixture(scope="session")

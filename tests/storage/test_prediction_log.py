@@ -198,7 +198,7 @@ async def test_a_file_its_writer_holds_is_not_claimed(
 
 
 async def test_a_torn_last_line_is_dropped_and_the_rest_replayed(
-    scratch_db: asyncpg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    scratch_db: asyncpg.Connection, tmp_path: Path, live_logs: pytest.LogCaptureFixture
 ) -> None:
     pool = await create_pool(_dsn(scratch_db), max_size=2)
     whole = b"".join(encode(record(i)) for i in range(3))
@@ -206,7 +206,7 @@ async def test_a_torn_last_line_is_dropped_and_the_rest_replayed(
     logger = PredictionLogger(pool, tmp_path)
     await logger._replay()
     assert await count(scratch_db) == 3 and logger.spill_bytes() == 0
-    assert "torn last line" in caplog.text
+    assert "torn last line" in live_logs.text
     await pool.close()
 
 
