@@ -127,6 +127,17 @@ def start_service(settings: Settings, dsn: str, tmp: Path, **env: str) -> Runnin
     pytest.fail(f"the service did not become ready:\n{service.log()[-4000:]}")
 
 
+# For services whose tests are not about deadlines: they send up to 200 requests at once
+# (beyond the production in-flight cap; shedding is tested on its own), and on a machine
+# doing other work a 500 ms Redis or 2 s model deadline would turn that queueing into 503s.
+# Deadlines are tested by the fault tests, each with a service of its own.
+UNHURRIED = {
+    "FIRSTPITCH_MAX_IN_FLIGHT": "512",
+    "FIRSTPITCH_REDIS_TIMEOUT_MS": "10000",
+    "FIRSTPITCH_MODEL_TIMEOUT_MS": "30000",
+}
+
+
 @pytest.fixture(scope="session")
 def service(
     settings: Settings,
@@ -141,9 +152,8 @@ def service(
         ingested,
         tmp_path_factory.mktemp("service"),
         FIRSTPITCH_INFERENCE="service",
-        # Tests here send up to 200 requests at once; shedding is tested on its own.
-        FIRSTPITCH_MAX_IN_FLIGHT="512",
         FIRSTPITCH_AUTH_REFRESH_S="1",
+        **UNHURRIED,
     )
     yield running
     running.stop()

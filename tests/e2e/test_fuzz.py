@@ -34,7 +34,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from firstpitch.settings import PROJECT_ROOT, Settings
 from storage.embedded import EmbeddedPostgres
 from tests.conftest import TEST_ROOT, ingest_all
-from tests.e2e.conftest import RunningService, start_service
+from tests.e2e.conftest import UNHURRIED, RunningService, start_service
 
 # pytest 9.2 keeps a node's id in ``Node._id`` and dropped the ``_nodeid`` attribute, which
 # schemathesis 4.32.5's ``pytest.from_fixture`` still reads and rewrites (to name each
@@ -88,7 +88,7 @@ def fuzz_service(
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, ingest_all(dsn, data_dir)).result()
         svc = start_service(settings, dsn, tmp_path_factory.mktemp("fuzz"),
-                            FIRSTPITCH_INFERENCE="service", FIRSTPITCH_MAX_IN_FLIGHT="512")  # fmt: skip
+                            FIRSTPITCH_INFERENCE="service", **UNHURRIED)  # fmt: skip
         try:
             yield svc
         finally:
