@@ -129,12 +129,15 @@ def start_service(settings: Settings, dsn: str, tmp: Path, **env: str) -> Runnin
 
 # For services whose tests are not about deadlines: they send up to 200 requests at once
 # (beyond the production in-flight cap; shedding is tested on its own), and on a machine
-# doing other work a 500 ms Redis or 2 s model deadline would turn that queueing into 503s.
+# doing other work a 500 ms Redis, 2 s Postgres-connect or 2 s model deadline would turn
+# that queueing into 503s.
 # Deadlines are tested by the fault tests, each with a service of its own.
 UNHURRIED = {
     "FIRSTPITCH_MAX_IN_FLIGHT": "512",
     "FIRSTPITCH_REDIS_TIMEOUT_MS": "10000",
     "FIRSTPITCH_MODEL_TIMEOUT_MS": "30000",
+    "FIRSTPITCH_POSTGRES_TIMEOUT_MS": "30000",
+    "FIRSTPITCH_POSTGRES_QUEUE_MS": "60000",
 }
 
 
