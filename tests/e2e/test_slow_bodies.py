@@ -66,7 +66,11 @@ async def _attack_then_saturate(svc: RunningService) -> None:
     during = await _calls(svc)
     statuses = await attack
     assert sorted(set(statuses)) == [401, 405], statuses
-    assert during == {"predict": 200, "health": 200, "ready": 200, "ready_capacity": False}
+    # Keyed calls and the readiness probe are untouched by the anonymous flood. The open
+    # /health shares the small open budget with it, so on a busy machine it may be shed.
+    assert {k: during[k] for k in ("predict", "ready", "ready_capacity")} == {
+        "predict": 200, "ready": 200, "ready_capacity": False}  # fmt: skip
+    assert during["health"] in (200, 503), during
 
     # Keyed slow bodies beyond the API budget (8 here): the worker is saturated until the
     # body deadline (2 s here) turns them away with 408, and readiness says so meanwhile.

@@ -43,4 +43,6 @@ async def test_three_times_capacity_is_shed_not_queued(
     # Bounded: at most CAPACITY requests share the worker, so an accepted request waits for
     # a few others, not for a queue of everyone (a generous bound on a shared 2-core box).
     assert p99 < 1.0, f"accepted p99 {p99:.2f} s"
-    assert shed_p99 < p99 or shed_p99 < 0.1  # turning away is cheaper than serving
+    # Turning away is cheaper than serving: compared at the median, which a busy machine's
+    # scheduling hiccups do not move the way they move both tails.
+    assert _p([o.latency_s for o in shed], 50) < p50
