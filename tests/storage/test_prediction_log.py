@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,10 +87,7 @@ async def test_values_survive_the_round_trip(
     assert await logger.flush(10)
     row = await scratch_db.fetchrow("SELECT * FROM prediction_log WHERE request_id LIKE 'odd%'")
     assert row["request_id"] == "odd\tid\\x"
-    assert (
-        row["recommendations"]
-        == '{"moneyline": {"reason": "tab\\there, back\\\\slash, \\"quoted\\", ünï"}}'
-    )
+    assert json.loads(row["recommendations"]) == tricky
     assert row["feature_cutoff"] == datetime(2021, 7, 4, 15, tzinfo=UTC)
     assert row["cache_hit"] is True and row["latency_ms"] == 1.0
     await logger.close()
