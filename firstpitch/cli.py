@@ -18,6 +18,7 @@ from rich.table import Table
 
 from firstpitch.cli_feed import feed as feed_command
 from firstpitch.cli_keys import keys_app
+from firstpitch.cli_replay import replay as replay_command
 from firstpitch.settings import Settings
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(features_app, name="features")
 app.add_typer(keys_app, name="keys")
 app.command("feed")(feed_command)
+app.command("replay")(replay_command)
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -156,16 +158,27 @@ def ingest(
     ] = None,
     seasons: Annotated[str, typer.Option(help="Seasons to load, YYYY or YYYY-YYYY.")] = "2005-2024",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    before: Annotated[
+        str | None,
+        typer.Option(help="Keep only games before this date (YYYY-MM-DD): a replay's start."),
+    ] = None,
 ) -> None:
     """Load Retrosheet game logs and odds workbooks into PostgreSQL (idempotent)."""
+    from datetime import date as date_type
+
     from firstpitch.runtime import resolve_endpoints
     from ingest.errors import DataDirError, IngestError
+    from ingest.history_cut import keep_before
     from ingest.loader import ingest as run_ingest
     from ingest.loader import locate_files
     from storage.postgres import connect
 
     settings = _settings(data_dir=data_dir)
     wanted = parse_seasons(seasons)
+    try:
+        cut = date_type.fromisoformat(before) if before else None
+    except ValueError:
+        _fail(f"--before: not a date (YYYY-MM-DD): {before!r}")
     try:
         logs, books = locate_files(settings.data_dir, wanted)
     except (DataDirError, IngestError) as exc:
@@ -177,12 +190,15 @@ def ingest(
         try:
             with _progress() as bar:
                 task = bar.add_task("ingest", total=len(logs) + len(books))
-                return await run_ingest(
+                summary = await run_ingest(
                     conn,
                     settings.data_dir,
                     wanted,
                     lambda name, n: bar.update(task, advance=n, description=name),
                 )
+            if cut is not None:
+                summary.games_removed = await keep_before(conn, cut)
+            return summary
         finally:
             await conn.close()
 

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # Live feed
     feed_max_skew_s: float = 120.0
     """A feed record known later than the service's clock plus this is refused (422)."""
+    clock_drivable: bool = False
+    """Lets a key with the feed scope move the service's clock (POST /api/v1/clock), as a
+    season replay does. Never in production: there the clock is real time."""
 
     # Protection
     auth_enabled: bool = True

@@ -69,6 +69,7 @@ class IngestSummary:
     warnings: list[str] = field(default_factory=list)
     unmatched: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
+    games_removed: int = 0  # games on or after --before, removed after loading
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

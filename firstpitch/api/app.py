@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
-from firstpitch.api import errors, feed_routes, health, routes
+from firstpitch.api import clock_routes, errors, feed_routes, health, routes
 from firstpitch.api.access import AccessControl
 from firstpitch.api.body_limit import BodyLimit
 from firstpitch.api.guards import required_scope
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A redirect from /path/ to /path would be built from the client's Host header.
         redirect_slashes=False,
     )
-    routers = (routes.router, feed_routes.router, health.router)
+    routers = (routes.router, feed_routes.router, clock_routes.router, health.router)
     for router in routers:
         app.include_router(router)
     every_route = [r for router in routers for r in router.routes]
@@ -114,6 +114,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        timeout_s=settings.body_timeout_s, takes_body=takes_body,
                        routes=every_route)  # fmt: skip
+    if settings.clock_drivable:  # innermost: a request that gets this far reads the clock
+        app.add_middleware(
+            clock_routes.ClockFollower, runtime=lambda: getattr(app.state, "runtime", None)
+        )
     app.add_middleware(LoadShedder, capacity=capacity, keyed=settings.auth_enabled)
     app.add_middleware(
         AccessControl,

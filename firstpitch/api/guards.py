@@ -13,6 +13,7 @@ SCOPE_OF_PREFIX = (
     ("/api/v1/models", "models"),
     ("/api/v1/predict", "predictions"),
     ("/api/v1/feed", "feed"),
+    ("/api/v1/clock", "feed"),
 )
 
 

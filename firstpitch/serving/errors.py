@@ -60,3 +60,7 @@ class RateLimited(ApiError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ClockNotDrivable(ApiError):
+    status, code = 403, "clock_not_drivable"

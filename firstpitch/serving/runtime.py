@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
-from firstpitch.serving import heap
+from firstpitch.serving import driven_clock, heap
 from firstpitch.serving.access import KeyRing, RateLimiter
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
@@ -85,7 +85,7 @@ class ApiRuntime:
         logger.start()
         runtime = cls(
             settings=settings,
-            clock=Clock(settings.now, settings.tz),
+            clock=Clock(settings.now, settings.tz, drivable=settings.clock_drivable),
             redis=client,
             pool=pool,
             db=postgres.Database(pool, settings.postgres_queue_ms / 1000),
@@ -105,6 +105,8 @@ class ApiRuntime:
                 workers=settings.api_workers,
             ),
         )
+        if settings.clock_drivable:
+            await driven_clock.follow(client, runtime.clock)
         runtime.spawn(runtime._gauges(), "gauges")
         if settings.auth_enabled:
             await runtime.keyring.refresh()

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from features.cutoff import cutoff_for
-from firstpitch.serving import heap
+from firstpitch.serving import driven_clock, heap
 from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.runtime import ApiRuntime
 from storage import prediction_queries as q
@@ -30,6 +30,8 @@ async def _claim(rt: ApiRuntime, versions: tuple[str, str], game_id: str, phase:
 async def warm_once(rt: ApiRuntime, done: dict[str, str]) -> datetime | None:
     """Warm what is due; return when the next game reaches its cutoff (None: none today)."""
     predictor = await rt.predictor(wait_s=600)
+    if rt.clock.drivable:
+        await driven_clock.follow(rt.redis, rt.clock)
     now = rt.clock.now()
     async with rt.db.connection() as conn:
         ids = await q.games_on(conn, rt.clock.today())
@@ -78,4 +80,6 @@ async def warm_loop(rt: ApiRuntime) -> None:
         wait = RETRY if failed else IDLE
         if next_cutoff is not None:
             wait = min(IDLE, max(timedelta(seconds=1), next_cutoff - rt.clock.now()))
+        if rt.clock.drivable:  # a replay moves it faster than real time
+            wait = min(wait, timedelta(seconds=1))
         await asyncio.sleep(wait.total_seconds())
