@@ -386,16 +386,31 @@ def train(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option(help="Serve a replay of the season from this day (YYYY-MM-DD) instead."),
+    ] = None,
+    replay_days: Annotated[int, typer.Option(help="Days the replay plays.", min=1)] = 7,
+    replay_speed: Annotated[
+        float, typer.Option(help="The replay's pace (times the season's; 0: flat out).", min=0)
+    ] = 3600.0,
 ) -> None:
     """Bring everything up (like `up`) and serve the API with BentoML until SIGINT/SIGTERM."""
     from firstpitch.serve import serve as run_serve
+    from firstpitch.serve_replay import ReplayPlan
 
     settings = _settings()
+    plan = None
+    if replay is not None:
+        try:
+            plan = ReplayPlan(date.fromisoformat(replay), replay_days, replay_speed)
+        except ValueError:
+            _fail(f"--replay: not a date (YYYY-MM-DD): {replay!r}")
 
     def say(message: str) -> None:
         console.print(message, soft_wrap=True, highlight=False)
 
-    code = run_serve(settings, host or settings.host, port or settings.port, say)
+    code = run_serve(settings, host or settings.host, port or settings.port, say, plan)
     raise typer.Exit(code)
 
 

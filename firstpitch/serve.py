@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
+from firstpitch import serve_replay
 from firstpitch.bootstrap import bring_up
 from firstpitch.runtime import Endpoints, configure_environment, resolve_endpoints
+from firstpitch.serve_replay import ReplayPlan
 from firstpitch.settings import PROJECT_ROOT, Settings
 from storage.embedded import embedded_servers
 
@@ -105,20 +107,32 @@ def auth_for(settings: Settings, configured: dict[str, bool], environ: Mapping[s
     return settings.auth_enabled
 
 
-def serve(settings: Settings, host: str, port: int, say: Say) -> int:
+def serve(
+    settings: Settings, host: str, port: int, say: Say, replay: ReplayPlan | None = None
+) -> int:
     configure_environment(settings)
     servers = embedded_servers(settings.state_dir)
     configured = {"postgres": settings.postgres_dsn is not None,
                   "redis": settings.redis_url is not None}  # fmt: skip
     ours = [s for s in servers if not configured[s.name] and not s.status().running]
     endpoints = resolve_endpoints(settings)
+    extra: dict[str, str] = {}
+    if replay is not None:
+        asyncio.run(bring_up(settings, endpoints, say))  # the champions, from the full history
+        say(f"replay: a database of the history before {replay.first} (loading it afresh)")
+        settings, endpoints, replay_key = serve_replay.setup(settings, endpoints, replay)
+        extra = {"FIRSTPITCH_CLOCK_DRIVABLE": "true",
+                 "FIRSTPITCH_NOW": replay.starts_at.isoformat()}  # fmt: skip
     asyncio.run(bring_up(settings, endpoints, say))
     auth = auth_for(settings, configured, os.environ)
     if not auth:
         say("WARNING: API keys are OFF (embedded demo): anyone who can reach this port can "
             "call every endpoint. Production: FIRSTPITCH_AUTH_ENABLED=true (the default with "
             "configured servers) and `firstpitch keys create`.")  # fmt: skip
-    proc = launch(settings, endpoints, host, port, FIRSTPITCH_AUTH_ENABLED=str(auth).lower())
+    proc = launch(
+        settings, endpoints, host, port, FIRSTPITCH_AUTH_ENABLED=str(auth).lower(), **extra
+    )
+    player: subprocess.Popen[bytes] | None = None
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         say(f"received {signal.Signals(signum).name}: stopping the service")
@@ -139,9 +153,16 @@ def serve(settings: Settings, host: str, port: int, say: Say) -> int:
         say(f"try: curl -s -X POST {url}/api/v1/predict -H 'content-type: application/json'"
             f"{key} -d '{body}'")  # fmt: skip
         say(f"     curl -s{key} {url}/api/v1/predictions/today")
+        if replay is not None:
+            say(f"replaying {replay.first}..{replay.last} at {replay.speed:g}x the season's "
+                f"pace; watch: curl -sN{key} {url}/api/v1/stream  (clock: {url}/api/v1/clock)")  # fmt: skip
+            player = serve_replay.start(replay, url, replay_key)
     try:
         code = proc.wait()
     finally:
+        if player is not None and player.poll() is None:
+            player.terminate()
+            player.wait(timeout=10)
         stop(proc)
         for server in ours:
             server.stop()
