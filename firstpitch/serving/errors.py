@@ -60,3 +60,7 @@ class RateLimited(ApiError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class TooManyStreams(RateLimited):
+    status, code = 429, "too_many_streams"
