@@ -5,8 +5,8 @@ An entry's fields: ``t`` (event type), ``g`` (game id), ``d`` (the game's date),
 best edge, or empty) and ``p`` (the JSON payload). Its id (``<ms>-<seq>``, given by Redis)
 is the event's id. Retention: ``XADD ... MAXLEN ~ max_events`` and, in the same pipeline,
 ``XTRIM ... MINID ~ <now - max_age>``; Redis trims whole nodes, so a little more may stay.
-Entries are never deleted otherwise, so the stream's ``max-deleted-entry-id`` tells whether
-anything after a given id was trimmed.
+Entries are never deleted otherwise, so ``entries-added`` against ``length`` tells whether
+anything was trimmed, and the oldest entry kept from where.
 """
 
 from __future__ import annotations
@@ -54,15 +54,19 @@ class EventStream:
         return "0-0" if info is None else _text(info["last-generated-id"])
 
     async def missed_after(self, after: str) -> bool:
-        """Whether an entry later than ``after`` can no longer be read: trimmed, or the id
-        is not of this stream (later than anything it holds, or the stream is gone)."""
+        """Whether entries later than ``after`` may have been trimmed: something was trimmed
+        and ``after`` is older than the oldest entry kept (exact but for the one case where
+        trimming stopped right after ``after``), or ``after`` is not an id of this stream
+        (later than anything it holds, or the stream is gone)."""
         info = await self._info()
         if info is None:
             return after != "0-0"
-        deleted = parse_id(_text(info.get("max-deleted-entry-id") or "0-0"))
-        return deleted > parse_id(after) or parse_id(after) > parse_id(
-            _text(info["last-generated-id"])
-        )
+        wanted, last = parse_id(after), parse_id(_text(info["last-generated-id"]))
+        if wanted >= last:
+            return wanted > last
+        trimmed = int(info.get("entries-added") or 0) > int(info["length"])
+        first = info.get("first-entry")
+        return trimmed and (first is None or parse_id(first[0]) > wanted)
 
     async def range_after(self, after: str, count: int) -> list[Entry]:
         """Up to ``count`` entries later than ``after``, oldest first."""
