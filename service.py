@@ -11,7 +11,7 @@ import bentoml
 
 from firstpitch.api.app import create_app, route_templates
 from firstpitch.api.edges import BentoEdges
-from firstpitch.serving import bentoml_fixes, heap, route_labels
+from firstpitch.serving import bentoml_fixes, draining, heap, route_labels
 from firstpitch.serving.models import LocalModels, ModelBackend, RemoteModels
 from firstpitch.serving.runtime import ApiRuntime
 from firstpitch.serving.warm import warm_loop
@@ -19,6 +19,7 @@ from firstpitch.settings import Settings
 from runners.model_service import ModelService
 
 bentoml_fixes.apply()
+draining.install()  # event streams end before uvicorn waits for open responses
 
 settings = Settings()
 app = create_app(settings)
@@ -50,6 +51,7 @@ class FirstPitch:
         self.runtime = await ApiRuntime.open(settings, backend)
         heap.freeze()
         app.state.runtime = self.runtime
+        draining.on_drain(self.runtime.hub.close)
         self.runtime.spawn(warm_loop(self.runtime), "warm")
 
     @bentoml.on_shutdown

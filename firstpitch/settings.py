@@ -105,6 +105,30 @@ class Settings(BaseSettings):
     clock_drivable: bool = False
     """Lets a key with the feed scope move the service's clock (POST /api/v1/clock), as a
     season replay does. Never in production: there the clock is real time."""
+    reprice_timeout_s: float = 10.0
+    """Longest the re-pricing after a committed feed batch may take before it is given up
+    (the write stands; the failure is logged and counted)."""
+
+    # Event stream
+    stream_key: str = "fp:events"
+    """The Redis Stream every worker and replica publishes to and reads from."""
+    stream_retention_events: int = 100_000
+    """Events the stream keeps at most (approximate trimming: XADD MAXLEN ~)."""
+    stream_retention_s: int = 86_400
+    """Events older than this are trimmed (XTRIM MINID ~); a resume from before is told so."""
+    stream_heartbeat_s: float = 15.0
+    """A heartbeat event on a stream with nothing else to send for this long."""
+    stream_max_seconds: float = 3600.0
+    """Longest a stream stays open (then an `end` event; the client resumes with
+    Last-Event-ID), so connections rebalance across workers and replicas."""
+    stream_max_per_key: int = 10
+    """Open streams one API key may hold at once, across workers and replicas (429 beyond)."""
+    stream_max_open: int = 1000
+    """Open streams one API worker holds at most (503 beyond): a budget of their own, apart
+    from FIRSTPITCH_MAX_IN_FLIGHT."""
+    stream_client_queue: int = 1000
+    """Events waiting for one client at most; a client that falls this far behind is sent an
+    `end` event and dropped (it resumes with Last-Event-ID), never slowing the others."""
 
     # Protection
     auth_enabled: bool = True
@@ -141,7 +165,8 @@ class Settings(BaseSettings):
     min_confidence: float = 0.55
     """Probability of the predicted outcome needed to recommend a bet."""
 
-    @field_validator("body_timeout_s")
+    @field_validator("body_timeout_s", "reprice_timeout_s", "stream_heartbeat_s",
+                     "stream_max_seconds")  # fmt: skip
     @classmethod
     def _positive_time(cls, value: float) -> float:
         if value <= 0:
@@ -158,6 +183,11 @@ class Settings(BaseSettings):
         "log_queue_records",
         "log_queue_bytes",
         "log_spill_max_bytes",
+        "stream_retention_events",
+        "stream_retention_s",
+        "stream_max_per_key",
+        "stream_max_open",
+        "stream_client_queue",
     )
     @classmethod
     def _positive(cls, value: int) -> int:

@@ -17,7 +17,7 @@ Sending the same batch twice changes nothing. Records for games the database doe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ingest.feed_records import (
@@ -42,9 +42,12 @@ class FeedOutcome:
     updated: int = 0  # replaced an earlier record with other values (a correction)
     unchanged: int = 0  # already held exactly: sent twice
     corrected_games: list[str] = field(default_factory=list)
+    # The records that inserted or updated something (what re-pricing acts on; a resend of
+    # what is held changes nothing and is not here). Not part of the answer.
+    changed: list[FeedRecord] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "changed"}
 
 
 SCHEDULE = """
@@ -190,8 +193,10 @@ async def write(conn: Conn, kind: str, records: list[FeedRecord]) -> FeedOutcome
                 outcome.unchanged += 1
             elif row["inserted"]:
                 outcome.inserted += 1
+                outcome.changed.append(record)
             else:
                 outcome.updated += 1
+                outcome.changed.append(record)
                 if previous is not None:
                     await conn.execute(KEEP_PREVIOUS, record.game_id, previous)
                     outcome.corrected_games.append(record.game_id)

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
-from firstpitch.api import clock_routes, errors, feed_routes, health, routes
+from firstpitch.api import clock_routes, errors, feed_routes, health, routes, stream_routes
 from firstpitch.api.access import AccessControl
 from firstpitch.api.body_limit import BodyLimit
 from firstpitch.api.guards import required_scope
@@ -97,7 +97,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A redirect from /path/ to /path would be built from the client's Host header.
         redirect_slashes=False,
     )
-    routers = (routes.router, feed_routes.router, clock_routes.router, health.router)
+    routers = (
+        routes.router,
+        feed_routes.router,
+        stream_routes.router,
+        clock_routes.router,
+        health.router,
+    )
     for router in routers:
         app.include_router(router)
     every_route = [r for router in routers for r in router.routes]
@@ -107,7 +113,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if isinstance(r, APIRoute) and r.body_field is not None
         for method in r.methods or ()
     }
-    capacity = Capacity(settings.max_in_flight, settings.max_in_flight_open)
+    capacity = Capacity(
+        settings.max_in_flight, settings.max_in_flight_open, settings.stream_max_open
+    )
     app.state.capacity = capacity  # the readiness probe reports its saturation
     # Last added runs first: request id, CORS, access control, shedding, body limit. Access
     # control comes before shedding so that only keyed API requests use the API's budget.

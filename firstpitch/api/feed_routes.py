@@ -4,12 +4,12 @@ results, status changes). The same validation and write path as ``firstpitch fee
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from firstpitch.api.routes import POST_ERRORS, Runtime
+from firstpitch.api.routes import POST_ERRORS, RequestId, Runtime
 from firstpitch.serving.errors import InvalidFeed
 from ingest import feed_store
 from ingest.feed_records import API_BATCH, FeedError, Kind, validate
@@ -34,6 +34,13 @@ class FeedBatch(BaseModel):
     )
 
 
+class EventRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(description="the stream id: the SSE event id of GET /api/v1/stream")
+    type: str
+    game_id: str
+
+
 class FeedAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str
@@ -42,6 +49,11 @@ class FeedAnswer(BaseModel):
     updated: int = Field(description="records that replaced an earlier one with other values")
     unchanged: int = Field(description="records already held exactly (sent twice)")
     corrected_games: list[str] = Field(description="games whose result was corrected")
+    repricing: Literal["done", "nothing", "failed"] = Field(
+        description="what the committed changes set off: done (events below), nothing (no "
+        "change, or a kind that sets off none) or failed (the write stands; see README)"
+    )
+    events: list[EventRef] = Field(description="the events published, in stream order")
 
 
 @router.post(
@@ -51,8 +63,10 @@ class FeedAnswer(BaseModel):
     tags=["feed"],
 )
 async def feed(
-    kind: Annotated[Kind, Path(examples=["odds"])], body: FeedBatch, rt: Runtime
+    kind: Annotated[Kind, Path(examples=["odds"])], body: FeedBatch, rt: Runtime, rid: RequestId
 ) -> dict[str, Any]:
+    """Writes the batch (one transaction), then re-prices what changed and publishes the
+    events (``GET /api/v1/stream``) before answering."""
     skew = timedelta(seconds=rt.settings.feed_max_skew_s)
     try:
         records = validate(kind, body.records, rt.clock.now(), skew, API_BATCH)
@@ -60,4 +74,5 @@ async def feed(
             outcome = await feed_store.write(conn, kind, records)
     except FeedError as exc:
         raise InvalidFeed(exc.message, exc.details) from None
-    return outcome.to_dict()
+    done = await rt.repricer.after_feed(kind, outcome.changed, rid)
+    return outcome.to_dict() | {"repricing": done.status, "events": done.events}

@@ -9,11 +9,13 @@ from starlette.datastructures import Headers
 from starlette.types import Scope, Send
 
 PROBES = frozenset({"/health/live", "/health/ready"})
+STREAM = "/api/v1/stream"  # long-lived: a budget of its own (shedding.py), no body
 SCOPE_OF_PREFIX = (
     ("/api/v1/models", "models"),
     ("/api/v1/predict", "predictions"),
     ("/api/v1/feed", "feed"),
     ("/api/v1/clock", "feed"),
+    (STREAM, "predictions"),
 )
 
 

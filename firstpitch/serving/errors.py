@@ -64,3 +64,7 @@ class RateLimited(ApiError):
 
 class ClockNotDrivable(ApiError):
     status, code = 403, "clock_not_drivable"
+
+
+class TooManyStreams(RateLimited):
+    status, code = 429, "too_many_streams"

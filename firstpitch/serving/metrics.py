@@ -22,6 +22,11 @@ class Metrics:
     model_retries: Any  # Counter
     rejected: Any  # Counter[reason]: unauthenticated, forbidden, rate_limited, shed, too_large
     dependency_errors: Any  # Counter[dependency]
+    stream_clients: Any  # Gauge: open event streams
+    stream_events: Any  # Counter[type]: events published
+    stream_dropped: Any  # Counter[reason]: streams ended by the server
+    repricing_failures: Any  # Counter[kind]: feed batches whose re-pricing failed
+    repricing_latency: Any  # Histogram[kind]
 
 
 _metrics: Metrics | None = None
@@ -91,6 +96,28 @@ def metrics() -> Metrics:
                 "firstpitch_dependency_errors_total",
                 "Requests answered 503 because a dependency was unavailable",
                 ["dependency"],
+            ),
+            stream_clients=Gauge(
+                "firstpitch_stream_clients", "Open event streams", multiprocess_mode="livesum"
+            ),
+            stream_events=Counter(
+                "firstpitch_stream_events_total", "Events published to the stream", ["type"]
+            ),
+            stream_dropped=Counter(
+                "firstpitch_stream_ended_total",
+                "Event streams ended by the server, by reason",
+                ["reason"],
+            ),
+            repricing_failures=Counter(
+                "firstpitch_repricing_failures_total",
+                "Committed feed batches whose re-pricing or events failed (the write stands)",
+                ["kind"],
+            ),
+            repricing_latency=Histogram(
+                "firstpitch_repricing_seconds",
+                "Re-pricing and publishing after a committed feed batch",
+                ["kind"],
+                buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
             ),
         )
     return _metrics

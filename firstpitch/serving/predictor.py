@@ -106,25 +106,54 @@ class Predictor:
         stale = [g for g, v in found.items() if v.horizon < horizon_for(v.cutoff, now) - FRESHNESS]
         missing = [g for g in game_ids if g not in found or g in stale]
         if missing:
-            async with self.db.connection() as conn:
-                try:
-                    fresh = await compute_vectors(
-                        conn, missing, cutoff_minutes=self.settings.cutoff_minutes, now=now
-                    )
-                except UnknownGames as exc:
-                    raise UnknownGame(
-                        f"unknown game {', '.join(exc.game_ids)}: ids are home team + yyyymmdd "
-                        "+ game number, e.g. CHN202104010"
-                    ) from None
-            for vector in fresh.values():
-                if vector.as_of > vector.cutoff:  # never happens by construction; never served
-                    metrics().cutoff_refusals.inc()
-                    raise CutoffRefused(
-                        str(CutoffViolation(vector.game_id, vector.as_of, vector.cutoff))
-                    )
+            fresh = await self.fresh_vectors(missing, now)
             await self.store.write(fresh.values())
             found.update(fresh)
         return found
+
+    async def fresh_vectors(self, game_ids: list[str], now: datetime) -> dict[str, FeatureVector]:
+        """The one place vectors are computed from the database (as of min(cutoff, now))."""
+        async with self.db.connection() as conn:
+            try:
+                fresh = await compute_vectors(
+                    conn, game_ids, cutoff_minutes=self.settings.cutoff_minutes, now=now
+                )
+            except UnknownGames as exc:
+                raise UnknownGame(
+                    f"unknown game {', '.join(exc.game_ids)}: ids are home team + yyyymmdd "
+                    "+ game number, e.g. CHN202104010"
+                ) from None
+        for vector in fresh.values():
+            if vector.as_of > vector.cutoff:  # never happens by construction; never served
+                metrics().cutoff_refusals.inc()
+                raise CutoffRefused(
+                    str(CutoffViolation(vector.game_id, vector.as_of, vector.cutoff))
+                )
+        return fresh
+
+    async def refresh(
+        self, game_ids: list[str], now: datetime
+    ) -> tuple[dict[str, FeatureVector], dict[str, dict[str, Any]]]:
+        """Fresh vectors, computed now whatever the store holds, and their predictions; nothing
+        is written (re-pricing writes both with its event, in one transaction)."""
+        vectors = await self.fresh_vectors(game_ids, now)
+        x = np.vstack([vectors[g].values for g in game_ids])
+        probs = await self.models.predict(x)
+        entries = {g: self._entry(vectors[g], probs[i], None, now) for i, g in enumerate(game_ids)}
+        return vectors, entries
+
+    async def standing(self, game_ids: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+        """The games' current predictions (cached, else computed and cached); nothing logged."""
+        cached = await self.cache.get_many(game_ids) if self.settings.prediction_cache else {}
+        misses = [g for g in game_ids if g not in cached]
+        return cached | (await self._compute(misses, now, False) if misses else {})
+
+    def cache_ttl(self, vector: FeatureVector, now: datetime) -> int:
+        """An answer made before the cutoff is valid until the next refresh."""
+        ttl = self.settings.prediction_ttl_s
+        if now < vector.cutoff:
+            ttl = int(min(ttl, (vector.cutoff - now).total_seconds(), FRESHNESS.seconds))
+        return ttl
 
     # ------------------------------------------------------------------ predict
     async def predict(
@@ -178,10 +207,7 @@ class Predictor:
                 vector, probs[i], contribs[i] if contribs is not None else None, now
             )
             entries[game_id] = entry
-            ttl = self.settings.prediction_ttl_s
-            if now < vector.cutoff:  # an answer as of now: valid until the next refresh
-                ttl = int(min(ttl, (vector.cutoff - now).total_seconds(), FRESHNESS.seconds))
-            to_cache.append((game_id, entry, ttl))
+            to_cache.append((game_id, entry, self.cache_ttl(vector, now)))
         if self.settings.prediction_cache:
             await self.cache.put_many(to_cache)
         return entries
@@ -332,3 +358,5 @@ class Predictor:
             "recommendations": entry["betting_recommendations"],
             "latency_ms": latency_ms,
         }
+
+    record = _record  # what a served prediction logs (re-pricing logs its own)

@@ -26,12 +26,15 @@ from firstpitch.serving.access import KeyRing, RateLimiter
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
 from firstpitch.serving.errors import Unavailable
+from firstpitch.serving.events import Hub
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.predictor import Predictor, ServedModels
+from firstpitch.serving.repricing import Repricer
 from firstpitch.settings import Settings
 from storage import postgres
 from storage import redis as redis_store
+from storage.event_stream import EventStream, StreamLeases
 from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 STATS_SLOTS = 2
 STATS_WAIT_S = 5.0
 STATS_BUDGET_MS = 10_000
+READ_BLOCK_MS = 1000  # the stream reader's XREAD BLOCK (its own connection)
 
 
 @dataclass
@@ -55,6 +59,11 @@ class ApiRuntime:
     backend: ModelBackend
     keyring: KeyRing
     limiter: RateLimiter
+    events: EventStream
+    leases: StreamLeases
+    hub: Hub
+    reader: aioredis.Redis  # the stream reader's own connection (it blocks)
+    repricer: Repricer = field(init=False)
     _predictor: Predictor | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stats: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STATS_SLOTS))
@@ -83,6 +92,15 @@ class ApiRuntime:
             enabled=settings.prediction_log,
         )
         logger.start()
+        reader = await redis_store.connect(
+            endpoints.redis_url,
+            max_connections=2,
+            timeout_s=READ_BLOCK_MS / 1000 + max(1.0, settings.redis_timeout_ms / 1000),
+        )
+        events = EventStream(
+            client, settings.stream_key, settings.stream_retention_events,
+            settings.stream_retention_s,
+        )  # fmt: skip
         runtime = cls(
             settings=settings,
             clock=Clock(settings.now, settings.tz, drivable=settings.clock_drivable),
@@ -104,9 +122,25 @@ class ApiRuntime:
                 settings.rate_limit_burst,
                 workers=settings.api_workers,
             ),
+            events=events,
+            leases=StreamLeases(
+                client, f"{settings.stream_key}:leases", int(3 * settings.stream_heartbeat_s * 1000)
+            ),
+            hub=Hub(
+                EventStream(reader, settings.stream_key, 0, 0),
+                settings.stream_client_queue,
+                READ_BLOCK_MS,
+            ),
+            reader=reader,
         )
         if settings.clock_drivable:
             await driven_clock.follow(client, runtime.clock)
+        runtime.repricer = Repricer(
+            runtime.clock, runtime.db, client, events, logger, runtime.predictor,
+            cutoff_minutes=settings.cutoff_minutes, timeout_s=settings.reprice_timeout_s,
+            default_model=settings.default_model,
+        )  # fmt: skip
+        runtime.spawn(runtime.hub.run(), "stream-reader")
         runtime.spawn(runtime._gauges(), "gauges")
         if settings.auth_enabled:
             await runtime.keyring.refresh()
@@ -115,12 +149,14 @@ class ApiRuntime:
         return runtime
 
     async def close(self) -> None:
+        self.hub.close()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.logger.close()  # flushes every queued record (or spills it)
         await self.pool.close()
+        await self.reader.aclose()
         await self.redis.aclose()
 
     @contextlib.asynccontextmanager
