@@ -27,7 +27,11 @@ from ingest.loader import OPENING_LINE_LOCAL, locate_files
 from ingest.odds import OddsGame, read_workbook, season_of
 from ingest.retrosheet import ParsedGame, parse_game_log
 
-KIND_ORDER = {"schedule": 0, "status": 1, "starters": 2, "lineups": 3, "odds": 4, "results": 5}
+# "cutoff" is no feed record: at a game's cutoff the replay asks for its prediction, as a
+# client freezing its view would; that prediction's features are the game's as of its cutoff.
+KIND_ORDER = {"schedule": 0, "status": 1, "starters": 2, "lineups": 3, "odds": 4, "cutoff": 5,
+              "results": 6}  # fmt: skip
+CUTOFF = "cutoff"
 SCHEDULE_LOCAL = time(9, 0)
 STARTERS_LOCAL = time(8, 0)
 LINEUP_LEAD = timedelta(hours=3)
@@ -52,7 +56,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def game_events(p: ParsedGame) -> list[Event]:
+def game_events(p: ParsedGame, cutoff_minutes: int = 60) -> list[Event]:
     g, r = p.game, p.result
     gid, tz, day = str(g["game_id"]), str(g["park_tz"]), g["game_date"]
     start = g["scheduled_start"]
@@ -86,6 +90,8 @@ def game_events(p: ParsedGame) -> list[Event]:
         if len(lineup) == 9:
             out.append(Event(start - LINEUP_LEAD, KIND_ORDER["lineups"], gid, "lineups",
                              {"game_id": gid, "side": side, "players": lineup}))  # fmt: skip
+    cutoff = start - timedelta(minutes=cutoff_minutes)
+    out.append(Event(cutoff, KIND_ORDER[CUTOFF], gid, CUTOFF, {"game_id": gid}))
     known = r["known_at"]
     assert isinstance(known, datetime)
     out.append(
@@ -143,19 +149,19 @@ def odds_events(game_id: str, o: OddsGame, start: datetime, tz: str) -> list[Eve
 
 def _known_at(event: Event) -> dict[str, Any]:
     """The record as sent: with the time it became known (odds carry ``observed_at``)."""
-    if event.kind == "odds":
+    if event.kind in ("odds", CUTOFF):
         return event.record
     return event.record | {"known_at": _iso(event.at)}
 
 
-def build(data_dir: Path, first: date, last: date) -> list[Event]:
+def build(data_dir: Path, first: date, last: date, cutoff_minutes: int = 60) -> list[Event]:
     """Every event of the games played from ``first`` to ``last`` (inclusive), in the
     order they became known."""
     seasons = set(range(first.year, last.year + 1))
     logs, books = locate_files(data_dir, seasons)
     season_games = [p for path in logs for p in parse_game_log(path, seasons)]
     games = [p for p in season_games if first <= p.game["game_date"] <= last]  # type: ignore[operator]
-    events = [e for p in games for e in game_events(p)]
+    events = [e for p in games for e in game_events(p, cutoff_minutes)]
     by_id = {str(p.game["game_id"]): p for p in games}
     for path in books:
         season = season_of(path)

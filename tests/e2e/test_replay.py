@@ -4,17 +4,21 @@ it leaves behind is what the historical ingest holds for those days, row for row
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
-from datetime import date
+import uuid
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 
 from firstpitch.settings import Settings
+from firstpitch.stream_client import StreamEvent, stream_events
 from ingest.history_cut import keep_before
 from replay.timeline import build
 from storage.postgres import connect
@@ -47,6 +51,16 @@ async def _rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
         await conn.close()
 
 
+async def _listen(url: str, key: str, seen: list[StreamEvent], ready: asyncio.Event) -> None:
+    auth = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=auth, timeout=None) as http:
+        async for event in stream_events(http):
+            if event.event == "ready":
+                ready.set()
+            elif event.id is not None:
+                seen.append(event)
+
+
 def _replay(url: str, key: str) -> dict[str, Any]:
     run = subprocess.run(
         [sys.executable, "-m", "firstpitch", "replay", "--from", FIRST, "--to", LAST,
@@ -74,29 +88,72 @@ async def test_a_replay_leaves_what_the_ingest_holds_for_its_days(
         await conn.close()
     assert await _rows(own_postgres.dsn, SAME["games"]) == []
     redis_url = settings.redis_url.get_secret_value().rsplit("/", 1)[0] + "/5"  # type: ignore[union-attr]
+    stream_key = f"fp:replay-events:{uuid.uuid4().hex[:8]}"
     svc = start_service(
         settings, own_postgres.dsn, tmp_path, FIRSTPITCH_CLOCK_DRIVABLE="true",
         FIRSTPITCH_NOW="2021-05-31T12:00:00Z", FIRSTPITCH_REDIS_URL=redis_url,
-        FIRSTPITCH_API_WORKERS="2",
+        FIRSTPITCH_API_WORKERS="2", FIRSTPITCH_STREAM_KEY=stream_key,
     )  # fmt: skip
+    redis = aioredis.Redis.from_url(redis_url)
     try:
         key = create_key(own_postgres.dsn, "replayer", ("feed", "predictions"))
         events = build(data_dir, date.fromisoformat(FIRST), date.fromisoformat(LAST))
-        report = _replay(svc.url, key)
-        assert report["events"] == len(events) and report["inserted"] == len(events)
+        seen: list[StreamEvent] = []
+        ready = asyncio.Event()
+        listener = asyncio.create_task(_listen(svc.url, key, seen, ready))
+        await asyncio.wait_for(ready.wait(), 60)
+        report = await asyncio.to_thread(_replay, svc.url, key)
+        facts = sum(1 for e in events if e.kind != "cutoff")
+        assert report["events"] == len(events) and report["inserted"] == facts
         assert report["unchanged"] == report["updated"] == 0
         for name, sql in SAME.items():
             assert await _rows(own_postgres.dsn, sql) == await _rows(ingested, sql), name
+
+        # The stream client saw every event the service published, once and in order.
+        published = [i.decode() for i, _ in await redis.xrange(stream_key)]
+        async with asyncio.timeout(30):
+            while len(seen) < len(published):  # noqa: ASYNC110 - filled by the listener task
+                await asyncio.sleep(0.1)
+        assert [e.id for e in seen] == published and len(published) == report["published"]
+        assert len(published) >= len(events) // 4
+        assert {"prediction", "result"} <= {e.event for e in seen}
+        listener.cancel()
+
+        # Every replayed game was predicted before its cutoff and its result settled it.
+        games = {e.game_id for e in events}
+        starts = {e.game_id: e.record["scheduled_start"] for e in events if e.kind == "schedule"}
+        conn = await connect(own_postgres.dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT game_id, min(predicted_at) AS first FROM prediction_log "
+                "WHERE game_id = ANY($1) GROUP BY game_id",
+                sorted(games),
+            )
+        finally:
+            await conn.close()
+        first = {r["game_id"]: r["first"] for r in rows}
+        assert set(first) == games
+        for game_id, at in first.items():
+            cutoff = _time(starts[game_id]) - timedelta(minutes=60)
+            assert at <= cutoff, (game_id, at, cutoff)
+        assert {e.data["game_id"] for e in seen if e.event == "result"} == games
+
         # Both workers show the replayed clock: the last fact's moment.
         auth = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=svc.url, headers=auth) as c:
-            seen = {(await c.get("/api/v1/clock")).json()["now"] for _ in range(12)}
-        assert seen == {events[-1].at.isoformat().replace("+00:00", "Z")}
-        # Played again, it changes nothing.
-        again = _replay(svc.url, key)
-        assert again["unchanged"] == len(events) and again["inserted"] == again["updated"] == 0
+            shown = {(await c.get("/api/v1/clock")).json()["now"] for _ in range(12)}
+        assert shown == {events[-1].at.isoformat().replace("+00:00", "Z")}
+        # Played again, it changes nothing and publishes nothing.
+        again = await asyncio.to_thread(_replay, svc.url, key)
+        assert again["unchanged"] == facts and again["inserted"] == again["updated"] == 0
+        assert await redis.xlen(stream_key) == len(published)
     finally:
+        await redis.aclose()
         svc.stop()
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def test_a_production_clock_cannot_be_driven(client: httpx.Client) -> None:

@@ -29,7 +29,7 @@ def test_every_game_of_the_days_once_in_the_order_facts_became_known(data_dir: P
         if FIRST <= p.game["game_date"] <= LAST  # type: ignore[operator]
     }
     kinds = Counter(e.kind for e in events)
-    assert kinds["schedule"] == kinds["results"] == len(played) == 37
+    assert kinds["schedule"] == kinds["results"] == kinds["cutoff"] == len(played) == 37
     assert {e.game_id for e in events} == played
     assert kinds["starters"] == kinds["lineups"] == 2 * len(played)
     assert kinds["odds"] >= 4 * len(played) - 4  # opening and closing, two markets
@@ -46,6 +46,7 @@ def test_every_game_of_the_days_once_in_the_order_facts_became_known(data_dir: P
         start, cutoff = starts[game_id], starts[game_id] - timedelta(minutes=60)
         (announced,) = seen["schedule"]
         (result,) = seen["results"]
+        assert seen["cutoff"] == [cutoff]
         assert announced < min(seen["starters"]) <= max(seen["lineups"]) < cutoff
         assert start < result
         opening = [t for t in seen["odds"] if t < start]
@@ -56,5 +57,7 @@ def test_each_moment_is_a_batch_the_feed_accepts_at_that_moment(data_dir: Path) 
     batches = steps(build(data_dir, FIRST, LAST))
     assert len({(at, kind) for at, kind, _ in batches}) == len(batches)
     for at, kind, records in batches:
+        if kind == "cutoff":  # a request for predictions, not a feed record
+            continue
         # No skew allowed: every record is knowable at the moment it is sent.
         assert len(validate(kind, records, at, timedelta(0))) == len(records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import asyncpg
@@ -16,10 +17,13 @@ from tests.storage.test_prediction_log import _dsn
 
 
 def _runtime(pool: asyncpg.Pool) -> ApiRuntime:
-    fields: dict[str, Any] = dict.fromkeys(
-        ("settings", "clock", "redis", "logger", "catalog", "backend", "keyring", "limiter")
-    )
-    return ApiRuntime(pool=pool, db=Database(pool, 5), **fields)
+    # Only the pool and the statistics guard are used: every other part stays unset.
+    unset: dict[str, Any] = {
+        f.name: None
+        for f in dataclasses.fields(ApiRuntime)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    return ApiRuntime(**unset | {"pool": pool, "db": Database(pool, 5)})
 
 
 async def test_slow_statistics_are_cut_off_and_slots_are_bounded(
