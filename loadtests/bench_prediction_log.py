@@ -121,12 +121,21 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
         encode(r)
     out["encode_us_per_record"] = round((time.perf_counter() - started) / 20000 * 1e6, 2)
     out["line_bytes"] = len(encode(records[0]))
-    runs = ("legacy", "copy-1", "copy-2") * 2  # interleaved: the machine's noise hits all
+    # interleaved: the machine's noise hits all; "bare" is the 2-writer COPY without the
+    # outcome trigger (migration 0006), the peer that shows what queueing outcomes costs
+    runs = ("legacy", "copy-1", "copy-2", "copy-2-bare") * 2
     for name in runs:
         await conn.execute("TRUNCATE prediction_log")
         fresh = [r | {"record_id": new_record_id()} for r in records]
         if name == "legacy":
             out.setdefault("legacy_executemany", []).append(round(await legacy(pool, fresh)))
+        elif name == "copy-2-bare":
+            await conn.execute("ALTER TABLE prediction_log DISABLE TRIGGER prediction_log_outcomes")
+            _, writer = await shipped(pool, fresh, work / "spill", 2)
+            await conn.execute("ALTER TABLE prediction_log ENABLE TRIGGER prediction_log_outcomes")
+            out.setdefault("copy_2_writers_writer_only_without_outcome_trigger", []).append(
+                round(writer)
+            )
         else:
             total, writer = await shipped(pool, fresh, work / "spill", int(name[-1]))
             out.setdefault(f"copy_{name[-1]}_writers_end_to_end", []).append(round(total))
@@ -140,6 +149,8 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
     await PredictionLogger(pool, work / "spill")._replay()
     out["replay_again_changes_nothing"] = await conn.fetchval(
         "SELECT count(*) FROM prediction_log") == n  # fmt: skip
+    out["outcome_queue_entries_last_run"] = await conn.fetchval(
+        "SELECT count(*) FROM prediction_outcome_queue")  # fmt: skip
     best_old = max(out["legacy_executemany"])
     out["speedup_end_to_end"] = round(max(out["copy_2_writers_end_to_end"]) / best_old, 2)
     await pool.close()

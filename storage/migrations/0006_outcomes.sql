@@ -5,8 +5,8 @@
 -- How a row stays exact however things race (see README, "Outcomes"):
 -- * Statement-level triggers (one call per COPY or INSERT statement, never per row) append
 --   what changed to prediction_outcome_queue, in the same transaction as the change: a
---   batch of log records adds, per (game, type, version), how many it logged and which is
---   its latest; a result, an odds snapshot or a new first pitch adds a marker for its game.
+--   batch of log records adds, per (game, type, version), how many it logged and when its
+--   latest was made; a result, an odds snapshot or a new first pitch adds a marker for its game.
 --   What a transaction queues commits or vanishes with it, so nothing is seen half-done and
 --   nothing is missed, whatever the order in which writers commit.
 -- * outcomes_resolve() takes queued entries (one resolver at a time), folds the counts and
@@ -23,8 +23,7 @@ CREATE TABLE prediction_outcome_queue (
     prediction_type  text,                      -- NULL: a marker (the game's facts changed)
     model_version    text,
     logged           bigint,                    -- records of this statement for the key
-    latest_at        timestamptz,               -- its latest record: predicted_at, record_id
-    latest_id        uuid
+    latest_at        timestamptz                -- the latest predicted_at among them
 );
 
 CREATE TABLE prediction_outcomes (
@@ -62,14 +61,13 @@ CREATE INDEX prediction_outcomes_game ON prediction_outcomes (game_id);
 
 CREATE FUNCTION outcomes_queue_predictions() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO prediction_outcome_queue
-        (game_id, prediction_type, model_version, logged, latest_at, latest_id)
-    SELECT game_id, 'moneyline', home_model_version, count(*), max(predicted_at),
-           (array_agg(record_id ORDER BY predicted_at DESC, record_id DESC))[1]
+    -- one hash aggregate: which record is the latest is found by the resolver
+    INSERT INTO prediction_outcome_queue (game_id, prediction_type, model_version, logged,
+                                          latest_at)
+    SELECT game_id, 'moneyline', home_model_version, count(*), max(predicted_at)
     FROM added GROUP BY game_id, home_model_version
     UNION ALL
-    SELECT game_id, 'total', total_model_version, count(*), max(predicted_at),
-           (array_agg(record_id ORDER BY predicted_at DESC, record_id DESC))[1]
+    SELECT game_id, 'total', total_model_version, count(*), max(predicted_at)
     FROM added GROUP BY game_id, total_model_version;
     RETURN NULL;
 END $$;
@@ -179,7 +177,7 @@ BEGIN
         RETURNING *
     ), keys AS (
         SELECT prediction_type, model_version, game_id, sum(logged) AS logged,
-               (array_agg(latest_id ORDER BY latest_at DESC, latest_id DESC))[1] AS latest_id
+               max(latest_at) AS latest_at
         FROM entries WHERE prediction_type IS NOT NULL
         GROUP BY prediction_type, model_version, game_id
     ), folded AS (
@@ -191,7 +189,20 @@ BEGIN
                     ELSE p.total_over_probability END,
                p.recommendations -> k.prediction_type,
                (p.odds_used ->> 'open_total')::double precision
-        FROM keys k JOIN prediction_log p ON p.record_id = k.latest_id
+        -- the latest record at that moment: the greatest id among the key's records logged
+        -- at the latest time (a batch logs its games at one time; the version's index finds
+        -- them). One committed later at the same time queues its own entry.
+        FROM keys k CROSS JOIN LATERAL (
+            (SELECT * FROM prediction_log l
+             WHERE k.prediction_type = 'moneyline' AND l.home_model_version = k.model_version
+               AND l.predicted_at = k.latest_at AND l.game_id = k.game_id
+             ORDER BY l.record_id DESC LIMIT 1)
+            UNION ALL
+            (SELECT * FROM prediction_log l
+             WHERE k.prediction_type = 'total' AND l.total_model_version = k.model_version
+               AND l.predicted_at = k.latest_at AND l.game_id = k.game_id
+             ORDER BY l.record_id DESC LIMIT 1)
+        ) p
         ORDER BY k.prediction_type, k.model_version, k.game_id
         ON CONFLICT (prediction_type, model_version, game_id) DO UPDATE SET
             logged = o.logged + EXCLUDED.logged,
@@ -236,13 +247,10 @@ CREATE TRIGGER games_rescheduled AFTER UPDATE ON games
 
 -- Existing databases: the log as it stands, queued once (the triggers above, created first in
 -- this transaction, hold off concurrent writers until it commits), then resolved.
-INSERT INTO prediction_outcome_queue
-    (game_id, prediction_type, model_version, logged, latest_at, latest_id)
-SELECT game_id, 'moneyline', home_model_version, count(*), max(predicted_at),
-       (array_agg(record_id ORDER BY predicted_at DESC, record_id DESC))[1]
+INSERT INTO prediction_outcome_queue (game_id, prediction_type, model_version, logged, latest_at)
+SELECT game_id, 'moneyline', home_model_version, count(*), max(predicted_at)
 FROM prediction_log GROUP BY game_id, home_model_version
 UNION ALL
-SELECT game_id, 'total', total_model_version, count(*), max(predicted_at),
-       (array_agg(record_id ORDER BY predicted_at DESC, record_id DESC))[1]
+SELECT game_id, 'total', total_model_version, count(*), max(predicted_at)
 FROM prediction_log GROUP BY game_id, total_model_version;
 SELECT outcomes_resolve(2147483647);

@@ -174,6 +174,16 @@ async def test_outcomes_equal_a_recomputation_however_things_arrive(
         late = predictions(rng, GAMES[:4], 300)
         late.append(record(rng, GAMES[2], first_pitch(GAMES[2]), ("4", "3")))
         await logged(pool, late, tmp_path / "b")
+        # the same moment twice, in two writes: the greater record id is the latest
+        tie = [record(rng, GAMES[3], first_pitch(GAMES[3]), ("4", "3")) for _ in range(2)]
+        await logged(pool, tie[:1], tmp_path / "c")
+        await outcomes.resolve(conn)
+        await logged(pool, tie[1:], tmp_path / "c")
+        await outcomes.resolve(conn)
+        latest_id = await conn.fetchval(
+            "SELECT record_id FROM prediction_outcomes WHERE prediction_type = 'moneyline'"
+            " AND model_version = '4' AND game_id = $1", GAMES[3])  # fmt: skip
+        assert str(latest_id) == max(t["record_id"] for t in tie)
         # a spill replay: 150 records already logged and 100 new ones
         fresh = predictions(rng, GAMES, 100)
         spill = tmp_path / "spill"
@@ -192,7 +202,7 @@ async def test_outcomes_equal_a_recomputation_however_things_arrive(
         assert await agree(conn) == 5
         await results(conn, *((g, 6, 2) for g in GAMES[4:]))
         await outcomes.resolve(conn)
-        assert await conn.fetchval("SELECT count(*) FROM prediction_log") == 1500 + 301 + 100
+        assert await conn.fetchval("SELECT count(*) FROM prediction_log") == 1500 + 301 + 2 + 100
         assert await agree(conn) == 5
         # the clock pinned between the two days: the second day's results are not known yet
         early = first_pitch(GAMES[4]) + timedelta(hours=1)
