@@ -229,12 +229,11 @@ async def run(dsn: str, n: int, repeat: int, work: Path) -> dict[str, Any]:
         out[f"{name}_speedup"] = round(
             min(out[f"{name}_log_scan_ms"]) / min(out[f"{name}_outcomes_ms"]), 1
         )
-    out["performance_plan"] = [
-        r[0] for r in await conn.fetch(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) " + outcomes.PERFORMANCE_SQL.format(
-                window="o.predicted_at <= $2 AND o.predicted_at >= $3", version=""),
-            "moneyline", NOW, NOW - timedelta(days=30))
-    ][-3:]  # fmt: skip
+    plan = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) " + outcomes.PERFORMANCE_SQL.format(
+        window=outcomes.WINDOW_DAYS, version=outcomes.EVERY_VERSION
+    )
+    rows = await conn.fetch(plan, "moneyline", NOW, None, NOW - timedelta(days=30))
+    out["performance_plan"] = [r[0] for r in rows][-3:]
     fresh = 20_000
     await load_log(pool, fresh, work / "spill", n)
     out["queued_entries_for_20k_fresh_records"] = await conn.fetchval(

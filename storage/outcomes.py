@@ -42,17 +42,16 @@ class Window:
     date_from: date | None = None
     date_to: date | None = None
 
-    def where(self, now: datetime, first_arg: int) -> tuple[str, list[Any]]:
-        n = first_arg
-        if self.date_from is not None and self.date_to is not None:
-            return (
-                f"o.predicted_at <= ${n} AND o.game_date BETWEEN ${n + 1} AND ${n + 2}",
-                [now, self.date_from, self.date_to],
-            )
-        return (
-            f"o.predicted_at <= ${n} AND o.predicted_at >= ${n + 1}",
-            [now, now - timedelta(days=self.days)],
-        )
+    @property
+    def dates(self) -> bool:
+        return self.date_from is not None and self.date_to is not None
+
+
+# $1 prediction type, $2 now, $3 the version (or NULL: every version), $4.. the window
+WINDOW_DAYS = "o.predicted_at <= $2 AND o.predicted_at >= $4"
+WINDOW_DATES = "o.predicted_at <= $2 AND o.game_date BETWEEN $4 AND $5"
+ONE_VERSION = "AND o.model_version = $3"
+EVERY_VERSION = "AND $3::text IS NULL"
 
 
 # Per version: the averages over resolved rows, AUC from average ranks (Mann-Whitney, ties
@@ -137,14 +136,15 @@ async def performance(
     version: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each model version's figures in the window (only the one asked for, if any)."""
-    clause, args = window.where(now, 2)
-    version_filter = ""
+    clause = WINDOW_DAYS
+    args: list[Any] = [prediction_type, now, version, now - timedelta(days=window.days)]
+    if window.dates:
+        clause = WINDOW_DATES
+        args[3:] = [window.date_from, window.date_to]
+    which = EVERY_VERSION
     if version is not None:
-        args.append(version)
-        version_filter = f"AND o.model_version = ${len(args) + 1}"
-    rows = await conn.fetch(
-        PERFORMANCE_SQL.format(window=clause, version=version_filter), prediction_type, *args
-    )
+        which = ONE_VERSION
+    rows = await conn.fetch(PERFORMANCE_SQL.format(window=clause, version=which), *args)
     return {r["version"]: _shape(r, prediction_type) for r in rows}
 
 
@@ -172,7 +172,9 @@ async def recent(
     finished_only: bool,
 ) -> list[dict[str, Any]]:
     """The version's latest prediction per game, newest first, with outcomes known by now."""
-    finished = "AND o.result_known_at <= $2" if finished_only else ""
+    finished = ""
+    if finished_only:
+        finished = "AND o.result_known_at <= $2"
     rows = await conn.fetch(
         RECENT_SQL.format(finished=finished),
         prediction_type,
