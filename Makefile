@@ -64,3 +64,4 @@ bench: setup
 	$(PY) loadtests/feature_store_bench.py
 	$(PY) loadtests/bench_prediction_log.py
 	$(PY) loadtests/bench_log_overhead.py
+	$(PY) loadtests/bench_model_stats.py

@@ -4,6 +4,7 @@ the same run against the same server; plus the encoding cost per record and the 
 replay from the spill file (staged, deduplicated).
 
 Usage: .venv/bin/python loadtests/bench_prediction_log.py [--records 200000] [--json]
+Also: the cost of the outcome trigger (migration 0006), COPY batches with and without it.
 Starts a durable embedded PostgreSQL of its own (fsync on, as the embedded default runs) in a
 temporary directory, unless ``--dsn`` names one (its prediction_log is truncated).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -110,6 +112,27 @@ async def replay(pool: asyncpg.Pool, records: list[dict[str, Any]], spill: Path)
     return rate
 
 
+async def trigger_cost(conn: asyncpg.Connection, games: int, batches: int = 40) -> dict[str, Any]:
+    """COPY of 2,000-line batches with and without the outcome trigger, alternating batch by
+    batch on one connection (``session_replication_role = replica`` skips triggers), so the
+    machine's noise falls on both alike: medians per batch and their ratio."""
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    for k in range(2 * batches):
+        mode = ("with", "without")[k % 2]
+        lines = b"".join(encode(sample(i) | {"game_id": f"G{i % games:05d}0"}) for i in range(2000))
+        role = "origin" if mode == "with" else "replica"
+        await conn.execute(f"SET session_replication_role = {role}")
+        started = time.perf_counter()
+        source: Any = memoryview(lines)  # asyncpg's stubs name only files and iterables
+        await conn.copy_to_table("prediction_log", source=source, columns=COLUMNS)
+        times[mode].append((time.perf_counter() - started) * 1000)
+    await conn.execute("SET session_replication_role = origin")
+    med = {m: statistics.median(v) for m, v in times.items()}
+    return {"games_per_batch": games, "ms_per_2000_with_trigger": round(med["with"], 2),
+            "ms_per_2000_without": round(med["without"], 2),
+            "cost": round(med["with"] / med["without"] - 1, 3)}  # fmt: skip
+
+
 async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
     conn = await connect(dsn)
     await migrate(conn)
@@ -121,12 +144,21 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
         encode(r)
     out["encode_us_per_record"] = round((time.perf_counter() - started) / 20000 * 1e6, 2)
     out["line_bytes"] = len(encode(records[0]))
-    runs = ("legacy", "copy-1", "copy-2") * 2  # interleaved: the machine's noise hits all
+    # interleaved: the machine's noise hits all; "bare" is the 2-writer COPY without the
+    # outcome trigger (migration 0006), the peer that shows what queueing outcomes costs
+    runs = ("legacy", "copy-1", "copy-2", "copy-2-bare") * 2
     for name in runs:
         await conn.execute("TRUNCATE prediction_log")
         fresh = [r | {"record_id": new_record_id()} for r in records]
         if name == "legacy":
             out.setdefault("legacy_executemany", []).append(round(await legacy(pool, fresh)))
+        elif name == "copy-2-bare":
+            await conn.execute("ALTER TABLE prediction_log DISABLE TRIGGER prediction_log_outcomes")
+            _, writer = await shipped(pool, fresh, work / "spill", 2)
+            await conn.execute("ALTER TABLE prediction_log ENABLE TRIGGER prediction_log_outcomes")
+            out.setdefault("copy_2_writers_writer_only_without_outcome_trigger", []).append(
+                round(writer)
+            )
         else:
             total, writer = await shipped(pool, fresh, work / "spill", int(name[-1]))
             out.setdefault(f"copy_{name[-1]}_writers_end_to_end", []).append(round(total))
@@ -140,6 +172,8 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
     await PredictionLogger(pool, work / "spill")._replay()
     out["replay_again_changes_nothing"] = await conn.fetchval(
         "SELECT count(*) FROM prediction_log") == n  # fmt: skip
+    await conn.execute("TRUNCATE prediction_log")
+    out["outcome_trigger"] = [await trigger_cost(conn, g) for g in (15, 1000)]
     best_old = max(out["legacy_executemany"])
     out["speedup_end_to_end"] = round(max(out["copy_2_writers_end_to_end"]) / best_old, 2)
     await pool.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 import orjson
@@ -31,6 +32,7 @@ from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
 from firstpitch.serving.errors import InvalidQuery, NoPrediction, RateLimited, Unavailable
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.runtime import ApiRuntime
+from storage import outcomes
 from storage import prediction_queries as q
 from training.dataset import REGISTERED_NAMES
 
@@ -55,6 +57,30 @@ QueryVersion = Annotated[ModelVersion | None, Query()]
 PathModel = Annotated[ModelName, Path()]
 PredictionType = Annotated[str | None, Query(pattern="^(moneyline|total)$")]
 Days = Annotated[int, Query(ge=1, le=3650)]
+OptionalDays = Annotated[
+    int | None, Query(ge=1, le=3650, description="30 unless a date range is given")
+]
+DateFrom = Annotated[
+    date | None, Query(description="First local game date of a range (with date_to)")
+]
+DateTo = Annotated[date | None, Query(description="Last local game date of the range")]
+MAX_RANGE_DAYS = 3660
+
+
+def window(days: int | None, date_from: date | None, date_to: date | None) -> outcomes.Window:
+    """The games a statistic covers: the last `days` of predictions, or a range of dates."""
+    if date_from is None and date_to is None:
+        return outcomes.Window(30 if days is None else days)
+    if date_from is None or date_to is None:
+        raise InvalidQuery("a date range needs both date_from and date_to")
+    if days is not None:
+        raise InvalidQuery("give either days or a date range (date_from, date_to), not both")
+    span = (date_to - date_from).days + 1
+    if span < 1:
+        raise InvalidQuery("date_from must not be after date_to")
+    if span > MAX_RANGE_DAYS:
+        raise InvalidQuery(f"a date range covers at most {MAX_RANGE_DAYS} days")
+    return outcomes.Window(span, date_from, date_to)
 
 
 async def runtime(request: Request) -> ApiRuntime:
@@ -290,17 +316,23 @@ async def leaderboard(
         str, Query(pattern="^(accuracy|brier|log_loss|roi|closing_line_value)$")
     ] = "log_loss",
     prediction_type: PredictionType = None,
-    days: Days = 30,
+    days: OptionalDays = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
 ) -> dict[str, Any]:
+    """Versions ranked by `metric` over the last `days` (30) of predictions, or over the
+    games played from `date_from` to `date_to` (local dates, inclusive)."""
+    win = window(days, date_from, date_to)
     types = [prediction_type] if prediction_type else ["moneyline", "total"]
     name_of = {PREDICTION_TYPE[t]: n for n, t in TARGET_OF.items()}
     entries = []
     async with rt.stats() as conn:
+        await outcomes.resolve(conn)
         for ptype in types:
-            rows = await q.latest_predictions(conn, ptype, rt.clock.now(), days)
-            for version in sorted({r["version"] for r in rows}):
-                perf = q.performance([r for r in rows if r["version"] == version], ptype)
+            for version, perf in (
+                await outcomes.performance(conn, ptype, rt.clock.now(), win)
+            ).items():
                 entries.append({"model_name": name_of[ptype], "model_version": version} | perf)
     lower_is_better = metric in {"brier", "log_loss"}
     ranked = sorted(
@@ -310,8 +342,10 @@ async def leaderboard(
     )
     return {
         "metric": metric,
-        "days": days,
+        "days": win.days,
         "prediction_type": prediction_type,
+        "date_from": date_from,
+        "date_to": date_to,
         "leaderboard": [{"rank": i + 1} | e for i, e in enumerate(ranked[:limit])],
     }
 
@@ -324,12 +358,13 @@ async def model_details(
 ) -> dict[str, Any]:
     described = await rt.catalog.describe(model_name, model_version)
     ptype = described["prediction_type"]
+    version = described["model_version"]
     async with rt.stats() as conn:
-        total = await q.total_predictions(conn, ptype, described["model_version"])
-        rows = await q.latest_predictions(
-            conn, ptype, rt.clock.now(), 30, described["model_version"]
-        )
-    perf = q.performance(rows, ptype)
+        await outcomes.resolve(conn)
+        total = await outcomes.total_logged(conn, ptype, version)
+        perf = (
+            await outcomes.performance(conn, ptype, rt.clock.now(), outcomes.Window(30), version)
+        ).get(version) or outcomes.empty(ptype)
     described["versions"] = await rt.catalog.versions(model_name)
     return described | {
         "total_predictions": total,
@@ -350,19 +385,29 @@ async def model_performance(
     model_name: PathModel,
     model_version: QueryVersion = None,
     prediction_type: PredictionType = None,
-    days: Days = 30,
+    days: OptionalDays = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
 ) -> dict[str, Any]:
+    """Over the games whose latest prediction by the version was made in the last `days`
+    (30), or over the games played from `date_from` to `date_to` (local dates, inclusive):
+    each game counts once, by its latest prediction, once its result is known."""
+    win = window(days, date_from, date_to)
     described = await rt.catalog.describe(model_name, model_version)
     ptype = _prediction_type(model_name, prediction_type)
+    version = described["model_version"]
     async with rt.stats() as conn:
-        rows = await q.latest_predictions(
-            conn, ptype, rt.clock.now(), days, described["model_version"]
-        )
+        await outcomes.resolve(conn)
+        perf = (await outcomes.performance(conn, ptype, rt.clock.now(), win, version)).get(
+            version
+        ) or outcomes.empty(ptype)
     return {
         "model_name": model_name,
-        "model_version": described["model_version"],
-        "days": days,
-    } | q.performance(rows, ptype)
+        "model_version": version,
+        "days": win.days,
+        "date_from": date_from,
+        "date_to": date_to,
+    } | perf
 
 
 @router.get(
@@ -384,29 +429,31 @@ async def recent_predictions(
     described = await rt.catalog.describe(model_name, model_version)
     ptype = described["prediction_type"]
     async with rt.stats() as conn:
-        rows = await q.latest_predictions(
-            conn, ptype, rt.clock.now(), days, described["model_version"]
+        await outcomes.resolve(conn)
+        rows = await outcomes.recent(
+            conn,
+            ptype,
+            described["model_version"],
+            rt.clock.now(),
+            days,
+            limit,
+            # the `models` scope sees a model's record, not its bets on games to come
+            finished_only="predictions" not in scopes,
         )
-    if "predictions" not in scopes:  # the `models` scope sees a model's record, not its bets
-        rows = [r for r in rows if r["home_score"] is not None]
-    rows.sort(key=lambda r: r["predicted_at"], reverse=True)
-    key = "home_ml_probability" if ptype == "moneyline" else "total_over_probability"
     out = []
-    for r in rows[:limit]:
-        y = q.outcome(r, ptype)
+    for r in rows:
+        predicted = int(r["probability"] >= 0.5)
         out.append(
             {
                 "game_id": r["game_id"],
                 "predicted_at": r["predicted_at"].isoformat(),
-                "probability": r[key],
-                "predicted": int(r[key] >= 0.5),
-                "actual": y,
-                "correct": None if y is None else int(r[key] >= 0.5) == y,
+                "probability": r["probability"],
+                "predicted": predicted,
+                "actual": r["y"],
+                "correct": None if r["y"] is None else predicted == r["y"],
                 "home_score": r["home_score"],
                 "away_score": r["away_score"],
-                "recommendation": r["recommendations"][
-                    "moneyline" if ptype == "moneyline" else "total"
-                ],
+                "recommendation": r["recommendation"],
             }
         )
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -194,7 +195,9 @@ class Performance(BaseModel):
 class ModelPerformance(Performance):
     model_name: str
     model_version: str
-    days: int
+    days: int = Field(description="The window in days (a date range: the days it spans)")
+    date_from: date | None = Field(None, description="The date range asked for, if any")
+    date_to: date | None = None
 
 
 class LeaderboardEntry(Performance):
@@ -207,6 +210,8 @@ class Leaderboard(BaseModel):
     metric: str
     days: int
     prediction_type: str | None
+    date_from: date | None = None
+    date_to: date | None = None
     leaderboard: list[LeaderboardEntry]
 
 

@@ -29,22 +29,25 @@ from firstpitch.serving.errors import Unavailable
 from firstpitch.serving.events import Hub
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelBackend
+from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.repricing import Repricer
 from firstpitch.settings import Settings
-from storage import postgres
+from storage import outcomes, postgres
 from storage import redis as redis_store
 from storage.event_stream import EventStream, StreamLeases
 from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
-# Model statistics scan the prediction log (millions of rows in production): at most this
-# many such queries per worker at once, each waiting at most STATS_WAIT_S for a slot and
+# Model statistics read the resolved outcomes (one row per game and version, see
+# storage/outcomes.py), no longer the log; still, at most this many such queries per worker
+# at once, each waiting at most STATS_WAIT_S for a slot and
 # running at most STATS_BUDGET_MS, so no client can tie up Postgres with them.
 STATS_SLOTS = 2
 STATS_WAIT_S = 5.0
 STATS_BUDGET_MS = 10_000
 READ_BLOCK_MS = 1000  # the stream reader's XREAD BLOCK (its own connection)
+RESOLVE_EVERY_S = 2.0  # the background fold of newly logged predictions and results
 
 
 @dataclass
@@ -142,6 +145,7 @@ class ApiRuntime:
         )  # fmt: skip
         runtime.spawn(runtime.hub.run(), "stream-reader")
         runtime.spawn(runtime._gauges(), "gauges")
+        runtime.spawn(runtime._resolve_outcomes(), "outcomes")
         if settings.auth_enabled:
             await runtime.keyring.refresh()
             runtime.spawn(runtime.keyring.run(), "api-keys")
@@ -209,6 +213,22 @@ class ApiRuntime:
                 )
                 heap.freeze()  # what serving allocated on the way is long-lived too
         return self._predictor
+
+    async def _resolve_outcomes(self) -> None:
+        """Keep the outcome queue short, so a statistics request resolves little itself
+        (each resolves whatever is still queued before it reads)."""
+        outages = OutageLog(log)
+        while True:
+            await asyncio.sleep(RESOLVE_EVERY_S)
+            try:
+                async with self.db.connection() as conn:
+                    await outcomes.resolve(conn)
+            except Exception as exc:
+                dependency = unavailable_dependency(exc)
+                if dependency is None:
+                    log.exception("resolving outcomes failed")
+                else:
+                    outages.warn(dependency, f"outcomes resolved again in {RESOLVE_EVERY_S} s", exc)
 
     async def _gauges(self) -> None:
         while True:

@@ -179,3 +179,87 @@ def test_errors_are_clear_and_never_5xx(client: httpx.Client) -> None:
     assert raw.status_code == 422 and "Traceback" not in raw.text
     assert client.get("/api/v1/models/leaderboard", params={"metric": "x"}).status_code == 422
     assert client.get("/api/v1/nothing").status_code == 404
+
+
+async def test_performance_for_a_date_range_equals_a_recomputation_from_the_log(
+    service: Any, ingested: str
+) -> None:
+    """Predictions of three June days, then the performance endpoints for those dates: each
+    figure equals one recomputed in Python from the log, the results and the snapshots."""
+    from datetime import UTC, date, datetime
+
+    from tests.storage.outcome_recompute import recompute
+
+    days = {"date_from": "2021-06-01", "date_to": "2021-06-03"}
+    conn = await connect(ingested)
+    try:
+        ids = [r["game_id"] for r in await conn.fetch(
+            "SELECT game_id FROM games WHERE game_date BETWEEN '2021-06-01' AND '2021-06-03'"
+            " ORDER BY game_id")]  # fmt: skip
+        async with httpx.AsyncClient(
+            base_url=service.url, headers=service.headers, timeout=60
+        ) as client:
+            for name in ("firstpitch-home-win", "firstpitch-total-over"):
+                for i in range(0, len(ids), 50):
+                    resp = await client.post("/api/v1/predict/batch",
+                                             json={"game_ids": ids[i : i + 50], "model_name": name})  # fmt: skip
+                    assert resp.status_code == 200, resp.text
+            logged = "SELECT count(*) FROM prediction_log WHERE game_id = ANY($1)"
+            for _ in range(100):  # the log is written asynchronously (within 50 ms here)
+                held = await conn.fetchval(logged, ids)
+                await asyncio.sleep(0.3)
+                if held >= 2 * len(ids) and held == await conn.fetchval(logged, ids):
+                    break
+            perf = {}
+            for name in ("firstpitch-home-win", "firstpitch-total-over"):
+                resp = await client.get(f"/api/v1/models/{name}/performance", params=days)
+                assert resp.status_code == 200, resp.text
+                perf[name] = resp.json()
+            board = (await client.get("/api/v1/models/leaderboard", params=days)).json()
+        now = datetime(2021, 7, 4, 15, tzinfo=UTC)
+        span = (date(2021, 6, 1), date(2021, 6, 3))
+        for name, ptype in (("firstpitch-home-win", "moneyline"),
+                            ("firstpitch-total-over", "total")):  # fmt: skip
+            body = perf[name]
+            ref = (await recompute(conn, ptype, now, date_from=span[0], date_to=span[1]))[
+                body["model_version"]
+            ]
+            assert (body["date_from"], body["date_to"], body["days"]) == ("2021-06-01",
+                                                                         "2021-06-03", 3)  # fmt: skip
+            assert body["predictions"] == ref["predictions"] >= len(ids) - 2
+            assert body["resolved"] == ref["resolved"] > 0
+            for field in ("log_loss", "brier", "roi", "closing_line_value", "accuracy", "auc"):
+                if ref[field] is None:
+                    assert body[field] is None, field
+                else:
+                    assert abs(body[field] - ref[field]) <= 1e-9 * max(1, abs(ref[field])), field
+            assert body["bets"] == ref["bets"] and body["clv_bets"] == ref["clv_bets"]
+            ranked = [e for e in board["leaderboard"] if e["model_name"] == name]
+            assert ranked and ranked[0]["log_loss"] == body["log_loss"]
+        assert perf["firstpitch-home-win"]["clv_bets"] > 0
+    finally:
+        await conn.close()
+
+
+def test_bad_statistics_queries_are_refused(client: httpx.Client) -> None:
+    perf = "/api/v1/models/firstpitch-home-win/performance"
+    bad = [
+        {"date_from": "2021-06-01"},  # a range needs both ends
+        {"date_to": "2021-06-01"},
+        {"date_from": "2021-06-30", "date_to": "2021-06-01"},  # reversed
+        {"date_from": "2000-01-01", "date_to": "2021-06-01"},  # longer than ten years
+        {"date_from": "2021-06-01", "date_to": "2021-06-30", "days": 5},  # both windows
+        {"date_from": "June", "date_to": "2021-06-30"},
+        {"date_from": "2021-02-30", "date_to": "2021-06-30"},
+        {"days": 0},
+        {"days": 4000},
+    ]
+    for params in bad:
+        for path in (perf, "/api/v1/models/leaderboard"):
+            resp = client.get(path, params=params)
+            assert resp.status_code == 422, (path, params, resp.text)
+            assert resp.json()["error"] in {"invalid_query", "validation_error"}, resp.text
+            assert "Traceback" not in resp.text
+    for path in ("/api/v1/models/firstpitch-home-win/recent-predictions",):
+        assert client.get(path, params={"days": 0}).status_code == 422
+        assert client.get(path, params={"limit": 501}).status_code == 422
