@@ -188,7 +188,7 @@ async def test_performance_for_a_date_range_equals_a_recomputation_from_the_log(
     figure equals one recomputed in Python from the log, the results and the snapshots."""
     from datetime import UTC, date, datetime
 
-    from tests.storage.outcome_recompute import recompute
+    from replay.recompute import recompute
 
     days = {"date_from": "2021-06-01", "date_to": "2021-06-03"}
     conn = await connect(ingested)

@@ -18,11 +18,11 @@ import pytest
 
 from ingest import feed_store
 from ingest.feed_records import validate
+from replay.recompute import recompute
 from storage import outcomes
 from storage.log_records import encode, new_record_id
 from storage.postgres import Conn, connect, create_pool, load_migrations, migrate
 from storage.prediction_log import PredictionLogger
-from tests.storage.outcome_recompute import recompute
 from tests.storage.test_prediction_log import _dsn
 
 DAY = datetime(2021, 7, 4, 17, 5, tzinfo=UTC)  # first pitch of the first game
