@@ -18,10 +18,10 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import numpy as np
 
 from features.market import decimal_odds
+from storage.postgres import Conn
 from training.metrics import scores
 
 VERSION = {"moneyline": "home_model_version", "total": "total_model_version"}
@@ -30,7 +30,7 @@ SIDE_PRICE = {"home": "home_price", "away": "away_price", "over": "over_price",
               "under": "under_price"}  # fmt: skip
 
 
-async def latest(conn: asyncpg.Connection, ptype: str) -> dict[tuple[str, str], dict[str, Any]]:
+async def latest(conn: Conn, ptype: str) -> dict[tuple[str, str], dict[str, Any]]:
     """(version, game) → its latest record, with ``logged`` = how many it has."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for row in await conn.fetch("SELECT * FROM prediction_log"):
@@ -64,7 +64,7 @@ def _closing(
 
 
 async def recompute(
-    conn: asyncpg.Connection,
+    conn: Conn,
     ptype: str,
     now: datetime,
     days: int = 30,
