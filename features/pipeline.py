@@ -1,6 +1,8 @@
 """Point-in-time feature computation (Polars), shared by training and serving.
 
-``build_features`` turns raw games, results and opening lines into one row per target game.
+``build_features`` turns raw games, results, odds snapshots and announced starters into one
+row per target game; ``features_at`` is its second half, which the incremental state
+(``features/state.py``) calls on timelines it keeps up to date.
 Every post-game fact carries ``known_at``; a target sees only facts with
 ``known_at <= horizon`` (its cutoff, or "now" if earlier), via backward as-of joins on
 timelines ordered by (known_at, game_id). Every timeline statistic is causal (cumulative or
@@ -13,145 +15,20 @@ from __future__ import annotations
 import polars as pl
 
 from features import elo
+from features.announced import announced_at
 from features.definitions import FEATURE_NAMES, SIDE_FEATURES
-from features.market import fair_first
+from features.lines import CURRENT_PRICES, OPEN_PRICES, SEEN, lines_at
+from features.timelines import Timelines, done_frame
 
 PYTHAG_EXP = 1.83
-PARK_WINDOW = 243  # ~3 seasons of home games
-LEAGUE_WINDOW = 2430  # ~1 season of games
-UTC_US = pl.Datetime("us", "UTC")
-
-
-def fair_first_expr(first: str, second: str) -> pl.Expr:
-    """The first side's de-vigged probability from two American-odds columns (or null)."""
-    return pl.struct(first, second).map_elements(
-        lambda s: fair_first(s[first], s[second]), return_dtype=pl.Float64
-    )
-
-
-def team_timeline(games: pl.DataFrame, results: pl.DataFrame) -> pl.DataFrame:
-    """Two rows per finished game (one per team) with trailing and season-to-date stats."""
-    done = games.join(results, on="game_id", how="inner")
-    sides = []
-    for side, other in (("home", "away"), ("away", "home")):
-        sides.append(
-            done.select(
-                pl.col("game_id"),
-                pl.col("known_at"),
-                pl.col("season"),
-                pl.col("game_date"),
-                pl.col(f"{side}_team").alias("team"),
-                pl.lit(side == "home").alias("is_home"),
-                pl.col(f"{side}_score").cast(pl.Int64).alias("rf"),
-                pl.col(f"{other}_score").cast(pl.Int64).alias("ra"),
-                *(
-                    pl.col(f"{side}_{s}").fill_null(0).cast(pl.Int64).alias(s)
-                    for s in ("h", "hr", "bb", "k", "e")
-                ),
-            )
-        )
-    t = pl.concat(sides).sort(["team", "known_at", "game_id"])
-    t = t.with_columns(
-        (pl.col("rf") > pl.col("ra")).cast(pl.Int64).alias("win"),
-        (pl.col("rf") - pl.col("ra")).alias("rd"),
-        pl.lit(1, pl.Int64).alias("one"),
-    )
-
-    def trailing(col: str, n: int) -> pl.Expr:
-        return pl.col(col).rolling_sum(n, min_samples=1).over("team")
-
-    def season_cum(expr: pl.Expr) -> pl.Expr:
-        return expr.cum_sum().over(["team", "season"])
-
-    home_games = pl.col("is_home").cast(pl.Int64)
-    road_games = (~pl.col("is_home")).cast(pl.Int64)
-    return t.with_columns(
-        (trailing("win", 10) / trailing("one", 10)).alias("form_win_10"),
-        (trailing("win", 30) / trailing("one", 30)).alias("form_win_30"),
-        (trailing("rd", 10) / trailing("one", 10)).alias("form_rd_10"),
-        (trailing("rd", 30) / trailing("one", 30)).alias("form_rd_30"),
-        (trailing("rf", 10) / trailing("one", 10)).alias("form_rf_10"),
-        (trailing("ra", 10) / trailing("one", 10)).alias("form_ra_10"),
-        *(
-            (trailing(s, 30) / trailing("one", 30)).alias(f"{name}_pg_30")
-            for s, name in (("h", "hits"), ("hr", "hr"), ("bb", "bb"), ("k", "so"), ("e", "errors"))
-        ),
-        season_cum(pl.col("one")).alias("std_games"),
-        season_cum(pl.col("win")).alias("std_wins"),
-        season_cum(pl.col("rf")).alias("std_rf"),
-        season_cum(pl.col("ra")).alias("std_ra"),
-        season_cum(pl.col("win") * home_games).alias("std_home_wins"),
-        season_cum(home_games).alias("std_home_games"),
-        season_cum(pl.col("win") * road_games).alias("std_road_wins"),
-        season_cum(road_games).alias("std_road_games"),
-    )
-
-
-def pitcher_timeline(games: pl.DataFrame, results: pl.DataFrame) -> pl.DataFrame:
-    """One row per start: how his team fared, trailing over his last 5 starts."""
-    done = games.join(results, on="game_id", how="inner")
-    starts = pl.concat(
-        done.select(
-            pl.col(f"{side}_sp_id").alias("pitcher"),
-            "game_id",
-            "known_at",
-            "season",
-            "game_date",
-            pl.col(f"{other}_score").cast(pl.Int64).alias("ra"),
-            pl.col(f"{side}_er").fill_null(pl.col(f"{other}_score")).cast(pl.Int64).alias("er"),
-            (pl.col(f"{side}_score") > pl.col(f"{other}_score")).cast(pl.Int64).alias("win"),
-        )
-        for side, other in (("home", "away"), ("away", "home"))
-    ).filter(pl.col("pitcher").is_not_null())
-    starts = starts.sort(["pitcher", "known_at", "game_id"]).with_columns(
-        pl.lit(1, pl.Int64).alias("one")
-    )
-
-    def last5(col: str) -> pl.Expr:
-        return pl.col(col).rolling_sum(5, min_samples=1).over("pitcher")
-
-    return starts.with_columns(
-        (last5("ra") / last5("one")).alias("sp_ra_5"),
-        (last5("er") / last5("one")).alias("sp_er_5"),
-        (last5("win") / last5("one")).alias("sp_win_5"),
-        pl.col("one").cum_sum().over(["pitcher", "season"]).alias("sp_starts"),
-    )
-
-
-def run_timelines(games: pl.DataFrame, results: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Runs per game at each park (trailing) and league-wide (trailing), ordered by known_at."""
-    done = games.join(results, on="game_id", how="inner").with_columns(
-        (pl.col("home_score") + pl.col("away_score")).cast(pl.Int64).alias("runs"),
-        pl.lit(1, pl.Int64).alias("one"),
-    )
-    park = (
-        done.sort(["park_id", "known_at", "game_id"])
-        .with_columns(
-            (
-                pl.col("runs").rolling_sum(PARK_WINDOW, min_samples=1).over("park_id")
-                / pl.col("one").rolling_sum(PARK_WINDOW, min_samples=1).over("park_id")
-            ).alias("park_runs_pg")
-        )
-        .select("park_id", "known_at", "park_runs_pg")
-    )
-    league = (
-        done.sort(["known_at", "game_id"])
-        .with_columns(
-            (
-                pl.col("runs").rolling_sum(LEAGUE_WINDOW, min_samples=1)
-                / pl.col("one").rolling_sum(LEAGUE_WINDOW, min_samples=1)
-            ).alias("league_runs_pg")
-        )
-        .select("known_at", "league_runs_pg")
-    )
-    return park, league
 
 
 def _asof(left: pl.DataFrame, right: pl.DataFrame, by: str | None, on: str) -> pl.DataFrame:
     """Backward as-of join: the last right row with known_at <= the left row's horizon."""
     right = right.rename({"known_at": on}) if on != "known_at" else right
+    # Ties on the time keep the timeline's (known_at, game_id) order: the last one is taken.
     return left.sort("horizon").join_asof(
-        right.sort(on),
+        right.sort(on, maintain_order=True),
         left_on="horizon",
         right_on=on,
         by=by,
@@ -272,58 +149,27 @@ def _side_features(
     )
 
 
-def build_features(
-    games: pl.DataFrame,
-    results: pl.DataFrame,
-    odds: pl.DataFrame,
-    targets: pl.DataFrame,
-) -> pl.DataFrame:
-    """Feature rows for ``targets`` (columns game_id, cutoff, horizon + game columns).
+def prepare(targets: pl.DataFrame, announced: pl.DataFrame) -> pl.DataFrame:
+    """Targets with the starters and lineups announced by each horizon."""
+    return announced_at(targets, announced)
 
-    ``games``/``results``/``odds`` may hold any history; only facts known by each target's
-    horizon are used. Output: game_id, cutoff, as_of and every name in FEATURE_NAMES.
-    """
-    teams = team_timeline(games, results)
-    pitchers = pitcher_timeline(games, results)
-    parks, league = run_timelines(games, results)
-    ratings = elo.rating_timeline(games, results)
 
-    base = targets.select(
-        "game_id",
-        "cutoff",
-        "horizon",
-        "season",
-        "game_date",
-        "game_num",
-        "game_type",
-        "home_team",
-        "away_team",
-        "home_sp_id",
-        "away_sp_id",
-        "park_id",
-        "day_night",
-    )
-    home = _side_features(base, teams, pitchers, "home")
-    away = _side_features(base, teams, pitchers, "away")
-    ratings_home = elo.ratings_at(base, ratings, "home")
-    ratings_away = elo.ratings_at(base, ratings, "away")
+def features_at(timelines: Timelines, snapshots: pl.DataFrame, base: pl.DataFrame) -> pl.DataFrame:
+    """Feature rows (with the prices of GameMeta) for prepared targets ``base``, as of each
+    one's horizon. ``timelines`` may hold any history, or only the rows
+    ``Timelines.restrict`` keeps for these targets: the values are the same."""
+    home = _side_features(base, timelines.teams, timelines.pitchers, "home")
+    away = _side_features(base, timelines.teams, timelines.pitchers, "away")
+    ratings_home = elo.ratings_at(base, timelines.ratings, "home")
+    ratings_away = elo.ratings_at(base, timelines.ratings, "away")
     park = _asof(
-        base.select("game_id", "horizon", "park_id"), parks, by="park_id", on="park_known_at"
+        base.select("game_id", "horizon", "park_id"),
+        timelines.parks,
+        by="park_id",
+        on="park_known_at",
     )
-    lg = _asof(base.select("game_id", "horizon"), league, by=None, on="league_known_at")
-    market = (
-        base.select("game_id", "horizon")
-        .join(odds, on="game_id", how="left")
-        .filter(pl.col("open_known_at") <= pl.col("horizon"))
-    )
-    market = market.with_columns(
-        fair_first_expr("open_ml_home", "open_ml_away").alias("mkt_home_prob_open"),
-        fair_first_expr("open_over_price", "open_under_price").alias("mkt_over_prob_open"),
-        pl.col("open_total").cast(pl.Float64).alias("mkt_total_open"),
-    ).select(
-        "game_id", "open_known_at", "mkt_home_prob_open", "mkt_over_prob_open", "mkt_total_open"
-    )
-
+    lg = _asof(base.select("game_id", "horizon"), timelines.league, by=None, on="league_known_at")
+    market = lines_at(base, snapshots)
     frame = (
         base.join(home, on="game_id", how="left")
         .join(away, on="game_id", how="left")
@@ -351,11 +197,13 @@ def build_features(
         pl.max_horizontal(
             "home_as_of",
             "away_as_of",
+            "home_sp_known_at",
+            "away_sp_known_at",
             "elo_home_known_at",
             "elo_away_known_at",
             "park_known_at",
             "league_known_at",
-            "open_known_at",
+            "lines_known_at",
         ).alias("as_of"),
     )
     return frame.select(
@@ -363,4 +211,25 @@ def build_features(
         "cutoff",
         "as_of",
         *(pl.col(n).cast(pl.Float64) for n in FEATURE_NAMES),
+        *OPEN_PRICES,
+        *CURRENT_PRICES,
+        *SEEN,
     ).sort("game_id")
+
+
+def build_features(
+    games: pl.DataFrame,
+    results: pl.DataFrame,
+    snapshots: pl.DataFrame,
+    announced: pl.DataFrame,
+    targets: pl.DataFrame,
+) -> pl.DataFrame:
+    """Feature rows for ``targets`` (columns game_id, cutoff, horizon + game columns).
+
+    ``games``/``results``/``snapshots``/``announced`` may hold any history; only facts known
+    by each target's horizon are used. Output: game_id, cutoff, as_of and every name in
+    FEATURE_NAMES.
+    """
+    timelines = Timelines.build(done_frame(games, results))
+    frame = features_at(timelines, snapshots, prepare(targets, announced))
+    return frame.select("game_id", "cutoff", "as_of", *FEATURE_NAMES)

@@ -157,23 +157,24 @@ async def test_pre_cutoff_changes_do_change_the_vector(conn: asyncpg.Connection)
     line = {
         FEATURE_NAMES[i] for i in np.flatnonzero(~np.isclose(before, changed_line, equal_nan=True))
     }
-    assert line == {"mkt_home_prob_open"}
+    assert line == {"mkt_home_prob_open", "mkt_home_prob"}  # the only snapshot: open = current
 
 
 async def test_truncating_history_at_each_cutoff_changes_nothing(
     conn: asyncpg.Connection, offline: pl.DataFrame
 ) -> None:
     """For random games: drop every fact stamped after the cutoff, recompute, compare."""
-    games, results, odds = await load_history(conn)
+    history = await load_history(conn)
     targets = with_cutoffs(await load_games(conn), 60)
     picks = targets.sample(12, seed=3)
     for target in picks.iter_rows(named=True):
         cutoff = target["cutoff"]
-        kept = results.filter(pl.col("known_at") <= cutoff)
+        kept = history.results.filter(pl.col("known_at") <= cutoff)
         frame = build_features(
-            games.filter(pl.col("game_id").is_in(kept["game_id"].implode())),
+            history.games.filter(pl.col("game_id").is_in(kept["game_id"].implode())),
             kept,
-            odds.filter(pl.col("open_known_at") <= cutoff),
+            history.snapshots.filter(pl.col("observed_at") <= cutoff),
+            history.announced.filter(pl.col("known_at") <= cutoff),
             picks.filter(pl.col("game_id") == target["game_id"]),
         )
         assert np.array_equal(
