@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from features.columns import solid
+
 ANNOUNCED_COLUMNS = ("game_id", "side", "kind", "players", "known_at")
 
 
@@ -37,4 +39,4 @@ def announced_at(targets: pl.DataFrame, announced: pl.DataFrame) -> pl.DataFrame
                 pl.col("known_at").alias(f"{side}_{name}_known_at"),
             )
             out = out.join(picked, on="game_id", how="left")
-    return out
+    return solid(out)

@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from features.columns import solid
+
 K = 4.0
 HOME_ADVANTAGE = 24.0
 MEAN = 1505.0
@@ -85,13 +87,15 @@ def extend(timeline: pl.DataFrame, done: pl.DataFrame, first: int) -> pl.DataFra
 def ratings_at(base: pl.DataFrame, timeline: pl.DataFrame, side: str) -> pl.DataFrame:
     """Each target's team rating as of its horizon, reverted if a new season has begun."""
     left = base.select("game_id", "horizon", "season", pl.col(f"{side}_team").alias("team"))
-    joined = left.sort("horizon").join_asof(
-        timeline.rename({"known_at": "r_known_at"}).sort("r_known_at", maintain_order=True),
-        left_on="horizon",
-        right_on="r_known_at",
-        by="team",
-        strategy="backward",
-        check_sortedness=False,
+    joined = solid(
+        left.sort("horizon").join_asof(
+            timeline.rename({"known_at": "r_known_at"}).sort("r_known_at", maintain_order=True),
+            left_on="horizon",
+            right_on="r_known_at",
+            by="team",
+            strategy="backward",
+            check_sortedness=False,
+        )
     )
     rating = pl.col("rating").fill_null(MEAN)
     reverted = rating + (MEAN - rating) * REVERT

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from features.columns import solid
 from features.market import fair_first
 
 SNAPSHOT_COLUMNS = (
@@ -64,7 +65,7 @@ def lines_at(base: pl.DataFrame, snapshots: pl.DataFrame) -> pl.DataFrame:
         .join(ml, on="game_id", how="left")
         .join(total, on="game_id", how="left")
     )
-    out = out.with_columns(
+    out = solid(out).with_columns(
         fair_first_expr("open_ml_home", "open_ml_away").alias("mkt_home_prob_open"),
         fair_first_expr("open_over_price", "open_under_price").alias("mkt_over_prob_open"),
         pl.col("open_total").cast(pl.Float64).alias("mkt_total_open"),

@@ -16,6 +16,7 @@ import polars as pl
 
 from features import elo
 from features.announced import announced_at
+from features.columns import solid
 from features.definitions import FEATURE_NAMES, SIDE_FEATURES
 from features.lines import CURRENT_PRICES, OPEN_PRICES, SEEN, lines_at
 from features.timelines import Timelines, done_frame
@@ -27,13 +28,15 @@ def _asof(left: pl.DataFrame, right: pl.DataFrame, by: str | None, on: str) -> p
     """Backward as-of join: the last right row with known_at <= the left row's horizon."""
     right = right.rename({"known_at": on}) if on != "known_at" else right
     # Ties on the time keep the timeline's (known_at, game_id) order: the last one is taken.
-    return left.sort("horizon").join_asof(
-        right.sort(on, maintain_order=True),
-        left_on="horizon",
-        right_on=on,
-        by=by,
-        strategy="backward",
-        check_sortedness=False,
+    return solid(
+        left.sort("horizon").join_asof(
+            right.sort(on, maintain_order=True),
+            left_on="horizon",
+            right_on=on,
+            by=by,
+            strategy="backward",
+            check_sortedness=False,
+        )
     )
 
 
@@ -129,18 +132,20 @@ def _side_features(
         .cast(pl.Float64)
         .alias("sp_days_rest"),
     )
-    out = out.join(
-        sp.select(
-            "game_id",
-            "p_known_at",
-            "sp_ra_5",
-            "sp_er_5",
-            "sp_win_5",
-            "sp_starts_season",
-            "sp_days_rest",
-        ),
-        on="game_id",
-        how="left",
+    out = solid(
+        out.join(
+            sp.select(
+                "game_id",
+                "p_known_at",
+                "sp_ra_5",
+                "sp_er_5",
+                "sp_win_5",
+                "sp_starts_season",
+                "sp_days_rest",
+            ),
+            on="game_id",
+            how="left",
+        )
     )
     return out.select(
         "game_id",
@@ -170,7 +175,7 @@ def features_at(timelines: Timelines, snapshots: pl.DataFrame, base: pl.DataFram
     )
     lg = _asof(base.select("game_id", "horizon"), timelines.league, by=None, on="league_known_at")
     market = lines_at(base, snapshots)
-    frame = (
+    frame = solid(
         base.join(home, on="game_id", how="left")
         .join(away, on="game_id", how="left")
         .join(ratings_home, on="game_id", how="left")

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from features.live import LiveFeatures
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
@@ -55,6 +56,7 @@ class ApiRuntime:
     backend: ModelBackend
     keyring: KeyRing
     limiter: RateLimiter
+    features: LiveFeatures
     _predictor: Predictor | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stats: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STATS_SLOTS))
@@ -104,8 +106,10 @@ class ApiRuntime:
                 settings.rate_limit_burst,
                 workers=settings.api_workers,
             ),
+            features=LiveFeatures(settings.cutoff_minutes),
         )
         runtime.spawn(runtime._gauges(), "gauges")
+        runtime.spawn(runtime._build_features(), "feature-state")
         if settings.auth_enabled:
             await runtime.keyring.refresh()
             runtime.spawn(runtime.keyring.run(), "api-keys")
@@ -168,9 +172,18 @@ class ApiRuntime:
                     self.backend,
                     served,
                     self.logger,
+                    self.features,
                 )
                 heap.freeze()  # what serving allocated on the way is long-lived too
         return self._predictor
+
+    async def _build_features(self) -> None:
+        """Build the feature state at start, so the first miss does not pay for it."""
+        try:
+            async with self.db.connection() as conn:
+                await self.features.state(conn)
+        except Exception:  # the first miss builds it then
+            log.warning("feature state not built at start", exc_info=True)
 
     async def _gauges(self) -> None:
         while True:
