@@ -21,14 +21,15 @@ def announced_at(targets: pl.DataFrame, announced: pl.DataFrame) -> pl.DataFrame
     starters known at each horizon, plus ``home_lineup``/``away_lineup`` (nine ids, or null)
     and ``*_lineup_known_at``."""
     latest = (
-        targets.select("game_id", "horizon")
-        .join(announced, on="game_id", how="inner")
+        targets.lazy()
+        .select("game_id", "horizon")
+        .join(announced.lazy(), on="game_id", how="inner")
         .filter(pl.col("known_at") <= pl.col("horizon"))
         .sort(["game_id", "side", "kind", "known_at"], maintain_order=True)
         .group_by(["game_id", "side", "kind"], maintain_order=True)
         .agg(pl.col("players").last(), pl.col("known_at").last())
     )
-    out = targets.drop("home_sp_id", "away_sp_id", strict=False)
+    out = targets.lazy().drop("home_sp_id", "away_sp_id", strict=False)
     for side in ("home", "away"):
         for kind, name in (("starter", "sp"), ("lineup", "lineup")):
             picked = latest.filter((pl.col("side") == side) & (pl.col("kind") == kind)).select(
@@ -39,4 +40,4 @@ def announced_at(targets: pl.DataFrame, announced: pl.DataFrame) -> pl.DataFrame
                 pl.col("known_at").alias(f"{side}_{name}_known_at"),
             )
             out = out.join(picked, on="game_id", how="left")
-    return solid(out)
+    return solid(out.collect())  # one query

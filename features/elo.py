@@ -87,15 +87,19 @@ def extend(timeline: pl.DataFrame, done: pl.DataFrame, first: int) -> pl.DataFra
 def ratings_at(base: pl.DataFrame, timeline: pl.DataFrame, side: str) -> pl.DataFrame:
     """Each target's team rating as of its horizon, reverted if a new season has begun."""
     left = base.select("game_id", "horizon", "season", pl.col(f"{side}_team").alias("team"))
+    right = timeline.lazy().rename({"known_at": "r_known_at"})
     joined = solid(
-        left.sort("horizon").join_asof(
-            timeline.rename({"known_at": "r_known_at"}).sort("r_known_at", maintain_order=True),
+        left.lazy()
+        .sort("horizon")
+        .join_asof(
+            right.sort("r_known_at", maintain_order=True),
             left_on="horizon",
             right_on="r_known_at",
             by="team",
             strategy="backward",
             check_sortedness=False,
         )
+        .collect()
     )
     rating = pl.col("rating").fill_null(MEAN)
     reverted = rating + (MEAN - rating) * REVERT

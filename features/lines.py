@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.columns import solid
 from features.market import fair_first
 
 SNAPSHOT_COLUMNS = (
@@ -31,7 +30,7 @@ def fair_first_expr(first: str, second: str) -> pl.Expr:
     )
 
 
-def _ends(seen: pl.DataFrame, market: str, cols: dict[str, str]) -> pl.DataFrame:
+def _ends(seen: pl.LazyFrame, market: str, cols: dict[str, str]) -> pl.LazyFrame:
     """First and last snapshot of one market per game: open_<name> and <name> columns."""
     picked = seen.filter(pl.col("market") == market)
     return picked.group_by("game_id", maintain_order=True).agg(
@@ -49,8 +48,9 @@ def lines_at(base: pl.DataFrame, snapshots: pl.DataFrame) -> pl.DataFrame:
     """Per target (game_id, horizon): opening and current prices, when each market's current
     line was seen, and the market features. Targets with no snapshot get nulls."""
     seen = (
-        base.select("game_id", "horizon")
-        .join(snapshots, on="game_id", how="inner")
+        base.lazy()
+        .select("game_id", "horizon")
+        .join(snapshots.lazy(), on="game_id", how="inner")
         .filter(pl.col("observed_at") <= pl.col("horizon"))
         .sort(["game_id", "market", "observed_at", "source"], maintain_order=True)
     )
@@ -60,12 +60,15 @@ def lines_at(base: pl.DataFrame, snapshots: pl.DataFrame) -> pl.DataFrame:
         "total",
         {"line": "total", "over_price": "over_price", "under_price": "under_price"},
     )
+    # Differences and de-vigging are exact on any column (no division by a broadcast), and
+    # all of it is one lazy query.
     out = (
-        base.select("game_id")
+        base.lazy()
+        .select("game_id")
         .join(ml, on="game_id", how="left")
         .join(total, on="game_id", how="left")
     )
-    out = solid(out).with_columns(
+    out = out.with_columns(
         fair_first_expr("open_ml_home", "open_ml_away").alias("mkt_home_prob_open"),
         fair_first_expr("open_over_price", "open_under_price").alias("mkt_over_prob_open"),
         pl.col("open_total").cast(pl.Float64).alias("mkt_total_open"),
@@ -77,4 +80,4 @@ def lines_at(base: pl.DataFrame, snapshots: pl.DataFrame) -> pl.DataFrame:
         (pl.col("mkt_home_prob") - pl.col("mkt_home_prob_open")).alias("mkt_home_prob_move"),
         (pl.col("mkt_total") - pl.col("mkt_total_open")).alias("mkt_total_move"),
         pl.max_horizontal(*SEEN).alias("lines_known_at"),
-    )
+    ).collect()

@@ -24,20 +24,28 @@ from features.timelines import Timelines, done_frame
 PYTHAG_EXP = 1.83
 
 
-def _asof(left: pl.DataFrame, right: pl.DataFrame, by: str | None, on: str) -> pl.DataFrame:
+def _asof(
+    left: pl.DataFrame, right: pl.DataFrame | pl.LazyFrame, by: str | None, on: str
+) -> pl.DataFrame:
     """Backward as-of join: the last right row with known_at <= the left row's horizon."""
-    right = right.rename({"known_at": on}) if on != "known_at" else right
+    lazy = right.lazy()
+    lazy = lazy.rename({"known_at": on}) if on != "known_at" else lazy
     # Ties on the time keep the timeline's (known_at, game_id) order: the last one is taken.
-    return solid(
-        left.sort("horizon").join_asof(
-            right.sort(on, maintain_order=True),
+    # One lazy query (one collect): a live lookup's cost is mostly per-operation overhead.
+    joined = (
+        left.lazy()
+        .sort("horizon")
+        .join_asof(
+            lazy.sort(on, maintain_order=True),
             left_on="horizon",
             right_on=on,
             by=by,
             strategy="backward",
             check_sortedness=False,
         )
+        .collect()
     )
+    return solid(joined)
 
 
 def _side_features(
@@ -78,7 +86,7 @@ def _side_features(
     )
     joined = _asof(
         left,
-        teams.select(team_cols).rename({"season": "t_season", "game_date": "t_date"}),
+        teams.lazy().select(team_cols).rename({"season": "t_season", "game_date": "t_date"}),
         by="team",
         on="t_known_at",
     )
@@ -109,7 +117,8 @@ def _side_features(
     )
     sp = _asof(
         out.select("game_id", "horizon", "season", "game_date", "pitcher"),
-        pitchers.select(
+        pitchers.lazy()
+        .select(
             "pitcher",
             "known_at",
             "season",
@@ -118,7 +127,8 @@ def _side_features(
             "sp_er_5",
             "sp_win_5",
             "sp_starts",
-        ).rename({"season": "p_season", "game_date": "p_date"}),
+        )
+        .rename({"season": "p_season", "game_date": "p_date"}),
         by="pitcher",
         on="p_known_at",
     ).with_columns(

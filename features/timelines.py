@@ -202,16 +202,25 @@ class Timelines:
         horizon on. The joins on the result equal those on the whole timelines."""
         teams = pl.concat([base["home_team"], base["away_team"]]).unique().implode()
         sps = pl.concat([base["home_sp_id"], base["away_sp_id"]]).drop_nulls().unique().implode()
+        parks = base["park_id"].unique().implode()
         lo, hi = base["horizon"].min(), base["horizon"].max()
         before = self.league.filter(pl.col("known_at") <= lo).height
         upto = self.league.filter(pl.col("known_at") <= hi).height
         start = max(0, before - 1)
+        teams_, pitchers_, parks_, ratings_ = pl.collect_all(
+            [
+                self.teams.lazy().filter(pl.col("team").is_in(teams)),
+                self.pitchers.lazy().filter(pl.col("pitcher").is_in(sps)),
+                self.parks.lazy().filter(pl.col("park_id").is_in(parks)),
+                self.ratings.lazy().filter(pl.col("team").is_in(teams)),
+            ]
+        )
         return Timelines(
-            teams=self.teams.filter(pl.col("team").is_in(teams)),
-            pitchers=self.pitchers.filter(pl.col("pitcher").is_in(sps)),
-            parks=self.parks.filter(pl.col("park_id").is_in(base["park_id"].unique().implode())),
+            teams=teams_,
+            pitchers=pitchers_,
+            parks=parks_,
             league=self.league.slice(start, upto - start),
-            ratings=self.ratings.filter(pl.col("team").is_in(teams)),
+            ratings=ratings_,
         )
 
 
