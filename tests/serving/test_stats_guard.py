@@ -17,7 +17,17 @@ from tests.storage.test_prediction_log import _dsn
 
 def _runtime(pool: asyncpg.Pool) -> ApiRuntime:
     fields: dict[str, Any] = dict.fromkeys(
-        ("settings", "clock", "redis", "logger", "catalog", "backend", "keyring", "limiter")
+        (
+            "settings",
+            "clock",
+            "redis",
+            "logger",
+            "catalog",
+            "backend",
+            "keyring",
+            "limiter",
+            "features",
+        )
     )
     return ApiRuntime(pool=pool, db=Database(pool, 5), **fields)
 
