@@ -5,7 +5,9 @@ Timestamps travel as epoch microseconds, so nothing depends on text time-zone pa
 
 from __future__ import annotations
 
+import contextlib
 import io
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -102,6 +104,14 @@ def _games(frame: pl.DataFrame) -> pl.DataFrame:
     return _times(frame, "scheduled_start").with_columns(pl.col("game_date").str.to_date())
 
 
+def _one_snapshot(conn: Conn) -> AbstractAsyncContextManager[Any]:
+    """Reads that must see one snapshot: a repeatable-read transaction, or the caller's own
+    (whose isolation is then the caller's choice)."""
+    if conn.is_in_transaction():
+        return contextlib.nullcontext()
+    return conn.transaction(isolation="repeatable_read", readonly=True)
+
+
 @dataclass(frozen=True)
 class History:
     """Finished games' facts and the announcements and lines of any game."""
@@ -155,7 +165,7 @@ async def load_results(
 async def load_history(conn: Conn, until: datetime | None = None) -> History:
     """Games and results known by ``until`` (all if None), every snapshot and announcement,
     read in one snapshot of the database together with its mark."""
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    async with _one_snapshot(conn):
         mark = int(await conn.fetchval(MARK_SQL))
         games, results = await load_results(conn, until=until)
         return History(games, results, await load_snapshots(conn), await load_announced(conn), mark)
@@ -172,7 +182,7 @@ async def load_changes(conn: Conn, since_mark: int) -> tuple[pl.DataFrame, pl.Da
             _times(pl.DataFrame(schema=RESULT_SCHEMA), "known_at"),
             int(row["mark"]),
         )
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    async with _one_snapshot(conn):
         mark = int(await conn.fetchval(MARK_SQL))
         games, results = await load_results(conn, since_mark=since_mark)
     return games, results, mark
