@@ -62,4 +62,5 @@ soak: setup
 bench: setup
 	$(PY) loadtests/bench_service.py
 	$(PY) loadtests/feature_store_bench.py
+	$(PY) loadtests/bench_feature_miss.py
 	$(PY) loadtests/bench_prediction_log.py
