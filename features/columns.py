@@ -5,7 +5,9 @@ broadcast, and divides a full column by such a scalar by multiplying with its re
 ``x / y`` then differs from the element-wise quotient in the last bit. The offline frame's
 joins have thousands of rows on both sides, while a live lookup may join against a single
 row (the one league row before every target's horizon), so every join result the features
-compute with is passed through ``solid`` first: one code path, the same bytes.
+compute with is passed through ``solid`` first: one code path, the same bytes. For the same
+reason no feature divides a column by a literal (a one-row column is divided exactly, a
+long one through the reciprocal): such arithmetic runs row by row in Python instead.
 """
 
 from __future__ import annotations

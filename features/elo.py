@@ -19,7 +19,8 @@ MEAN = 1505.0
 REVERT = 1 / 3
 
 
-def _expected(diff: float) -> float:
+def expected(diff: float) -> float:
+    """The home side's expected score at rating difference ``diff`` (home advantage in)."""
     return 1 / (1 + 10 ** (-diff / 400))
 
 
@@ -55,7 +56,7 @@ def _fold(done: pl.DataFrame, rating: dict[str, float], season_of: dict[str, int
         shift = (
             K
             * _mov_multiplier(hs - as_, winner_diff)
-            * ((1.0 if home_won else 0.0) - _expected(diff))
+            * ((1.0 if home_won else 0.0) - expected(diff))
         )
         rating[home], rating[away] = pre[home] + shift, pre[away] - shift
         for team in (home, away):

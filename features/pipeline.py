@@ -12,6 +12,8 @@ over the full history or over just the facts before a cutoff gives bit-identical
 
 from __future__ import annotations
 
+from functools import partial
+
 import polars as pl
 
 from features import elo
@@ -197,7 +199,11 @@ def features_at(timelines: Timelines, snapshots: pl.DataFrame, base: pl.DataFram
     elo_diff = pl.col("elo_home") - pl.col("elo_away")
     frame = frame.with_columns(
         elo_diff.alias("elo_diff"),
-        (1 / (1 + 10 ** (-(elo_diff + elo.HOME_ADVANTAGE) / 400))).alias("elo_home_prob"),
+        # In Python, row by row: Polars divides a long column by a literal through its
+        # reciprocal but a one-row column exactly, so a live one-game vector would differ.
+        (elo_diff + elo.HOME_ADVANTAGE)
+        .map_elements(partial(elo.expected), return_dtype=pl.Float64)  # partial: no rewrite hint
+        .alias("elo_home_prob"),
         (pl.col("home_form_win_10") - pl.col("away_form_win_10")).alias("diff_form_win_10"),
         (pl.col("home_std_win_pct") - pl.col("away_std_win_pct")).alias("diff_std_win_pct"),
         (pl.col("home_std_rd_pg") - pl.col("away_std_rd_pg")).alias("diff_std_rd_pg"),
