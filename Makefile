@@ -62,6 +62,7 @@ soak: setup
 bench: setup
 	$(PY) loadtests/bench_service.py
 	$(PY) loadtests/feature_store_bench.py
+	$(PY) loadtests/bench_feature_miss.py
 	$(PY) loadtests/bench_prediction_log.py
 	$(PY) loadtests/bench_log_overhead.py
 	$(PY) loadtests/bench_model_stats.py

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-FEATURE_VERSION = "fs-2026.11.1"
+FEATURE_VERSION = "fs-2026.12.1"
 
 SIDE_FEATURES = (
     "form_win_10",  # win rate, last 10 games
@@ -53,4 +53,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     "mkt_total_open",
     "mkt_over_prob_open",
     "mkt_has_line",
+    # The current line: each market's last snapshot by the horizon, and its move since the
+    # first (the opening line above).
+    "mkt_home_prob",
+    "mkt_total",
+    "mkt_over_prob",
+    "mkt_home_prob_move",
+    "mkt_total_move",
 )

@@ -1,19 +1,34 @@
-"""Vectors for given games straight from PostgreSQL, through the same pipeline as training."""
+"""Vectors for given games from PostgreSQL, through the same pipeline as training.
+
+``compute_vectors`` recomputes every timeline from the whole history (the reference, and the
+peer the benchmark measures); the service asks ``features/live.py`` instead, which keeps the
+timelines and answers a miss in milliseconds with the same bytes.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from features.definitions import FEATURE_NAMES, FEATURE_VERSION
-from features.pipeline import build_features
-from features.source import load_games, load_history, with_cutoffs
+from features.lines import CURRENT_PRICES, OPEN_PRICES, SEEN
+from features.pipeline import build_features, features_at, prepare
+from features.source import (
+    load_announced,
+    load_games,
+    load_history,
+    load_results,
+    load_snapshots,
+    with_cutoffs,
+)
+from features.timelines import Timelines, done_frame
 from features.vectors import FeatureVector, GameMeta
 from storage.postgres import Conn
 
-META_ODDS = ("open_ml_home", "open_ml_away", "open_total", "open_over_price", "open_under_price")
+META_GAME = ("home_team", "away_team", "game_date", "scheduled_start", "game_type")
 
 
 class UnknownGames(LookupError):
@@ -22,36 +37,42 @@ class UnknownGames(LookupError):
         super().__init__(f"unknown game ids: {', '.join(game_ids)}")
 
 
-def frame_to_vectors(
-    frame: pl.DataFrame, targets: pl.DataFrame, odds: pl.DataFrame
-) -> dict[str, FeatureVector]:
-    """Pack feature rows (plus game metadata and the line known at cutoff) into vectors."""
-    info = targets.join(odds, on="game_id", how="left").with_columns(
-        *(
-            pl.when(pl.col("open_known_at") <= pl.col("horizon")).then(pl.col(c)).alias(c)
-            for c in META_ODDS
-        )
+async def load_targets(
+    conn: Conn, game_ids: list[str], *, cutoff_minutes: int, now: datetime | None
+) -> pl.DataFrame:
+    """The games as targets (cutoff, horizon = min(cutoff, now)); unknown ids raise."""
+    targets = with_cutoffs(await load_games(conn, game_ids=game_ids), cutoff_minutes, now)
+    missing = sorted(set(game_ids) - set(targets["game_id"].to_list()))
+    if missing:
+        raise UnknownGames(missing)
+    return targets
+
+
+def _meta(row: dict[str, Any]) -> GameMeta:
+    return GameMeta(
+        home_team=row["home_team"],
+        away_team=row["away_team"],
+        game_date=row["game_date"].isoformat(),
+        scheduled_start=row["scheduled_start"],
+        game_type=row["game_type"],
+        **{c: row[c] for c in (*OPEN_PRICES, *CURRENT_PRICES, *SEEN)},
     )
-    info_rows = {r["game_id"]: r for r in info.iter_rows(named=True)}
-    values = frame.select(FEATURE_NAMES).to_numpy().astype(np.float64)
+
+
+def frame_to_vectors(frame: pl.DataFrame, targets: pl.DataFrame) -> dict[str, FeatureVector]:
+    """Pack ``features_at`` rows (features and prices) plus game metadata into vectors."""
+    info = frame.join(targets.select("game_id", "horizon", *META_GAME), on="game_id")
+    values = info.select(FEATURE_NAMES).to_numpy().astype(np.float64)
     out: dict[str, FeatureVector] = {}
-    for i, row in enumerate(frame.select("game_id", "cutoff", "as_of").iter_rows(named=True)):
-        g = info_rows[row["game_id"]]
+    for i, row in enumerate(info.iter_rows(named=True)):
         out[row["game_id"]] = FeatureVector(
             game_id=row["game_id"],
             feature_version=FEATURE_VERSION,
-            as_of=row["as_of"] or g["horizon"],
+            as_of=row["as_of"] or row["horizon"],
             cutoff=row["cutoff"],
-            horizon=g["horizon"],
+            horizon=row["horizon"],
             values=np.ascontiguousarray(values[i]),
-            meta=GameMeta(
-                home_team=g["home_team"],
-                away_team=g["away_team"],
-                game_date=g["game_date"].isoformat(),
-                scheduled_start=g["scheduled_start"],
-                game_type=g["game_type"],
-                **{c: g[c] for c in META_ODDS},
-            ),
+            meta=_meta(row),
         )
     return out
 
@@ -63,16 +84,15 @@ async def compute_vectors(
     cutoff_minutes: int,
     now: datetime | None = None,
 ) -> dict[str, FeatureVector]:
-    """Vectors of ``game_ids`` as of min(cutoff, now), computed from the database."""
-    targets = with_cutoffs(await load_games(conn, game_ids=game_ids), cutoff_minutes, now)
-    missing = sorted(set(game_ids) - set(targets["game_id"].to_list()))
-    if missing:
-        raise UnknownGames(missing)
+    """Vectors of ``game_ids`` as of min(cutoff, now), recomputed from the whole history."""
+    targets = await load_targets(conn, game_ids, cutoff_minutes=cutoff_minutes, now=now)
     until = targets["horizon"].max()
     assert isinstance(until, datetime)
-    games, results, odds = await load_history(conn, until)
-    frame = build_features(games, results, odds, targets)
-    return frame_to_vectors(frame, targets, odds)
+    games, results = await load_results(conn, until=until)
+    base = prepare(targets, await load_announced(conn, game_ids))
+    timelines = Timelines.build(done_frame(games, results))
+    frame = features_at(timelines, await load_snapshots(conn, game_ids), base)
+    return frame_to_vectors(frame, targets)
 
 
 async def compute_frame(
@@ -80,9 +100,11 @@ async def compute_frame(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The offline training frame: features for every game (or ``seasons``) as of its cutoff,
     plus the targets with metadata. Same code as ``compute_vectors``."""
-    games, results, odds = await load_history(conn)
-    all_games = await load_games(conn)
-    targets = with_cutoffs(all_games, cutoff_minutes)
+    history = await load_history(conn)
+    targets = with_cutoffs(await load_games(conn), cutoff_minutes)
     if seasons is not None:
         targets = targets.filter(pl.col("season").is_in(sorted(seasons)))
-    return build_features(games, results, odds, targets), targets
+    frame = build_features(
+        history.games, history.results, history.snapshots, history.announced, targets
+    )
+    return frame, targets

@@ -1,13 +1,14 @@
-"""Read games, results and opening lines from PostgreSQL into Polars frames.
+"""Read games, results, odds snapshots and announcements from PostgreSQL into Polars frames.
 
 Timestamps travel as epoch microseconds, so nothing depends on text time-zone parsing.
-Only the opening line is read (from the odds snapshots): the closing line is set at first
-pitch, after every cutoff.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,20 +29,22 @@ RESULT_SQL = (
     + ", ".join(f"r.{side}_{s}" for side in ("home", "away") for s in STATS)
     + " FROM game_results r"
 )
-# The opening line: each market's first snapshot seen before first pitch (the workbooks'
-# opening quote, or the first a live source sent), known once both markets' are.
-ODDS_SQL = """SELECT coalesce(m.game_id, t.game_id) AS game_id,
-    (extract(epoch FROM greatest(m.observed_at, t.observed_at)) * 1000000)::bigint
-    AS open_known_at, m.home_price AS open_ml_home, m.away_price AS open_ml_away,
-    t.line AS open_total, t.over_price AS open_over_price, t.under_price AS open_under_price
-    FROM (SELECT DISTINCT ON (s.game_id) s.game_id, s.observed_at, s.home_price, s.away_price
-          FROM odds_snapshots s JOIN games g USING (game_id)
-          WHERE s.market = 'moneyline' AND s.observed_at < g.scheduled_start
-          ORDER BY s.game_id, s.observed_at, s.source) m
-    FULL JOIN (SELECT DISTINCT ON (s.game_id) s.game_id, s.observed_at, s.line, s.over_price,
-          s.under_price FROM odds_snapshots s JOIN games g USING (game_id)
-          WHERE s.market = 'total' AND s.observed_at < g.scheduled_start
-          ORDER BY s.game_id, s.observed_at, s.source) t ON t.game_id = m.game_id"""
+# Every moneyline and total snapshot: features take the first and the last known by each
+# horizon (features/lines.py), which is always before first pitch.
+SNAPSHOT_SQL = """SELECT s.game_id, s.market, s.source,
+    (extract(epoch FROM s.observed_at) * 1000000)::bigint AS observed_at,
+    s.home_price, s.away_price, s.over_price, s.under_price, s.line
+    FROM odds_snapshots s WHERE s.market IN ('moneyline', 'total')"""
+ANNOUNCED_SQL = """SELECT a.game_id, a.side, a.kind, array_to_string(a.players, ' ') AS players,
+    (extract(epoch FROM a.known_at) * 1000000)::bigint AS known_at FROM lineup_snapshots a"""
+# Where the incremental state is: the oldest transaction still running when it last read.
+# Any result written since has change_xid >= it (migration 0007), committed or not then.
+MARK_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
+# One statement, one snapshot: the new mark, and whether anything changed since the old one.
+CHANGED_SQL = (
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS mark, "
+    "EXISTS (SELECT 1 FROM game_results WHERE change_xid >= $1::text::xid8) AS changed"
+)
 
 GAME_SCHEMA = {
     "game_id": pl.String,
@@ -64,14 +67,23 @@ RESULT_SCHEMA = {
     "away_score": pl.Int64,
     **{f"{side}_{s}": pl.Int64 for side in ("home", "away") for s in STATS},
 }
-ODDS_SCHEMA = {
+SNAPSHOT_SCHEMA = {
     "game_id": pl.String,
-    "open_known_at": pl.Int64,
-    "open_ml_home": pl.Int64,
-    "open_ml_away": pl.Int64,
-    "open_total": pl.Float64,
-    "open_over_price": pl.Int64,
-    "open_under_price": pl.Int64,
+    "market": pl.String,
+    "source": pl.String,
+    "observed_at": pl.Int64,
+    "home_price": pl.Int64,
+    "away_price": pl.Int64,
+    "over_price": pl.Int64,
+    "under_price": pl.Int64,
+    "line": pl.Float64,
+}
+ANNOUNCED_SCHEMA = {
+    "game_id": pl.String,
+    "side": pl.String,
+    "kind": pl.String,
+    "players": pl.String,
+    "known_at": pl.Int64,
 }
 
 
@@ -92,20 +104,88 @@ def _games(frame: pl.DataFrame) -> pl.DataFrame:
     return _times(frame, "scheduled_start").with_columns(pl.col("game_date").str.to_date())
 
 
-async def load_history(
-    conn: Conn, until: datetime | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Games, results known by ``until`` (all if None) and opening lines."""
-    where, args = ("", ()) if until is None else (" WHERE r.known_at <= $1", (until,))
+def _one_snapshot(conn: Conn) -> AbstractAsyncContextManager[Any]:
+    """Reads that must see one snapshot: a repeatable-read transaction, or the caller's own
+    (whose isolation is then the caller's choice)."""
+    if conn.is_in_transaction():
+        return contextlib.nullcontext()
+    return conn.transaction(isolation="repeatable_read", readonly=True)
+
+
+@dataclass(frozen=True)
+class History:
+    """Finished games' facts and the announcements and lines of any game."""
+
+    games: pl.DataFrame
+    results: pl.DataFrame
+    snapshots: pl.DataFrame
+    announced: pl.DataFrame
+    mark: int = 0  # MARK_SQL at the snapshot this was read in
+
+
+def _by_game(sql: str, game_ids: list[str] | None, alias: str) -> tuple[str, tuple[Any, ...]]:
+    if game_ids is None:
+        return sql, ()
+    glue = " AND " if " WHERE " in sql else " WHERE "
+    return f"{sql}{glue}{alias}.game_id = ANY($1)", (game_ids,)
+
+
+async def load_snapshots(conn: Conn, game_ids: list[str] | None = None) -> pl.DataFrame:
+    """Moneyline and total snapshots (of ``game_ids``, or all)."""
+    sql, args = _by_game(SNAPSHOT_SQL, game_ids, "s")
+    return _times(await _frame(conn, sql, args, SNAPSHOT_SCHEMA), "observed_at")
+
+
+async def load_announced(conn: Conn, game_ids: list[str] | None = None) -> pl.DataFrame:
+    """Starter and lineup announcements (of ``game_ids``, or all); players as a list."""
+    sql, args = _by_game(ANNOUNCED_SQL, game_ids, "a")
+    frame = _times(await _frame(conn, sql, args, ANNOUNCED_SCHEMA), "known_at")
+    return frame.with_columns(pl.col("players").str.split(" "))
+
+
+async def load_results(
+    conn: Conn, *, until: datetime | None = None, since_mark: int | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Results known by ``until`` (or changed since ``since_mark``) and their games."""
+    args: tuple[Any, ...]
+    if since_mark is not None:
+        where, args = " WHERE r.change_xid >= $1::text::xid8", (str(since_mark),)
+    elif until is not None:
+        where, args = " WHERE r.known_at <= $1", (until,)
+    else:
+        where, args = "", ()
     results = _times(await _frame(conn, RESULT_SQL + where, args, RESULT_SCHEMA), "known_at")
     game_where = (
-        ""
-        if until is None
-        else " WHERE g.game_id IN (SELECT game_id FROM game_results r" + where + ")"
+        "" if not where else " WHERE g.game_id IN (SELECT game_id FROM game_results r" + where + ")"
     )
     games = _games(await _frame(conn, GAME_SQL + game_where, args, GAME_SCHEMA))
-    odds = _times(await _frame(conn, ODDS_SQL, (), ODDS_SCHEMA), "open_known_at")
-    return games, results, odds
+    return games, results
+
+
+async def load_history(conn: Conn, until: datetime | None = None) -> History:
+    """Games and results known by ``until`` (all if None), every snapshot and announcement,
+    read in one snapshot of the database together with its mark."""
+    async with _one_snapshot(conn):
+        mark = int(await conn.fetchval(MARK_SQL))
+        games, results = await load_results(conn, until=until)
+        return History(games, results, await load_snapshots(conn), await load_announced(conn), mark)
+
+
+async def load_changes(conn: Conn, since_mark: int) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Results written since ``since_mark`` (and some seen before), their games, and the new
+    mark: one snapshot. When nothing changed, one round trip."""
+    row = await conn.fetchrow(CHANGED_SQL, str(since_mark))
+    assert row is not None
+    if not row["changed"]:
+        return (
+            _games(pl.DataFrame(schema=GAME_SCHEMA)),
+            _times(pl.DataFrame(schema=RESULT_SCHEMA), "known_at"),
+            int(row["mark"]),
+        )
+    async with _one_snapshot(conn):
+        mark = int(await conn.fetchval(MARK_SQL))
+        games, results = await load_results(conn, since_mark=since_mark)
+    return games, results, mark
 
 
 async def load_games(

@@ -27,6 +27,7 @@ from features.definitions import FEATURE_NAMES
 from features.vectors import FeatureVector, GameMeta
 
 PREFIX = "fp:fv"
+TIMES = ("scheduled_start", "ml_seen_at", "total_seen_at")  # GameMeta's datetimes, as µs
 
 
 class FeatureVersionMismatch(Exception):
@@ -52,8 +53,7 @@ def _time(us: int) -> datetime:
 
 
 def encode(vector: FeatureVector) -> bytes:
-    meta = asdict(vector.meta)
-    meta["scheduled_start"] = _us(vector.meta.scheduled_start)
+    meta = {k: _us(v) if isinstance(v, datetime) else v for k, v in asdict(vector.meta).items()}
     return msgpack.packb(
         {
             "v": vector.feature_version,
@@ -71,7 +71,9 @@ def encode(vector: FeatureVector) -> bytes:
 def decode(raw: bytes) -> FeatureVector:
     data: dict[str, Any] = msgpack.unpackb(raw, raw=False)
     meta = dict(data["m"])
-    meta["scheduled_start"] = _time(meta["scheduled_start"])
+    for name in TIMES:
+        if meta.get(name) is not None:
+            meta[name] = _time(meta[name])
     values = np.frombuffer(data["x"], dtype="<f8").astype(np.float64)
     return FeatureVector(
         game_id=data["g"],

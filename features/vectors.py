@@ -14,7 +14,9 @@ from features.definitions import FEATURE_NAMES
 
 @dataclass(frozen=True)
 class GameMeta:
-    """What serving needs besides the features: teams, times and the line known at cutoff."""
+    """What serving needs besides the features: teams, times, and the lines known at the
+    vector's horizon: the opening line (open_*) and the current one (each market's last
+    snapshot, seen at ml_seen_at / total_seen_at)."""
 
     home_team: str
     away_team: str
@@ -26,6 +28,32 @@ class GameMeta:
     open_total: float | None = None
     open_over_price: int | None = None
     open_under_price: int | None = None
+    ml_home: int | None = None
+    ml_away: int | None = None
+    total: float | None = None
+    over_price: int | None = None
+    under_price: int | None = None
+    ml_seen_at: datetime | None = None
+    total_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Lines:
+    """A game's betting lines at some moment: the opening line and the current one (each
+    market's last snapshot, seen at ``ml_seen_at`` / ``total_seen_at``)."""
+
+    open_ml_home: int | None = None
+    open_ml_away: int | None = None
+    open_total: float | None = None
+    open_over_price: int | None = None
+    open_under_price: int | None = None
+    ml_home: int | None = None
+    ml_away: int | None = None
+    total: float | None = None
+    over_price: int | None = None
+    under_price: int | None = None
+    ml_seen_at: datetime | None = None
+    total_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)

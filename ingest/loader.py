@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from ingest import odds as odds_module
 from ingest.errors import DataDirError, IngestError
 from ingest.join import GameKey, join_odds
+from ingest.known_times import announce_history
 from ingest.odds import OddsGame, read_workbook, season_of
 from ingest.retrosheet import GAME_COLUMNS, RESULT_COLUMNS, parse_game_log
 from storage.postgres import Conn, migrate
@@ -149,6 +150,7 @@ async def load_game_log(conn: Conn, path: Path, seasons: set[int]) -> bool:
             columns=RESULT_COLUMNS,
             records=[tuple(p.result[c] for c in RESULT_COLUMNS) for p in parsed],
         )
+        await announce_history(conn, path.name)  # starters and lineups, at the rule's times
         counts = {s: sum(1 for p in parsed if p.game["season"] == s) for s in seasons}
         await _record(conn, path.name, counts, sha)
     return True

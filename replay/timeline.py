@@ -3,8 +3,9 @@ historical files as a feed record, at the time it became known.
 
 When things become known (the files carry no timestamps; the same rules as the ingest):
 - the schedule: 09:00 local time at the park, the day before the game;
-- the starting pitchers: 08:00 local on game day; the lineups: three hours before first
-  pitch (after the opening line, before the cutoff);
+- the starting pitchers: 10:00 local the day before; the lineups: three hours before first
+  pitch (the rule of ``ingest/known_times.py``, which gives the ingested history the same
+  times, so a replayed game's features equal the offline frame's);
 - the opening line (moneyline, total): 09:00 local on game day, as the ingest assumes;
   the closing line and the run line: at first pitch;
 - the result: first pitch plus the game's duration (or its completion date), as the ingest
@@ -33,7 +34,7 @@ KIND_ORDER = {"schedule": 0, "status": 1, "starters": 2, "lineups": 3, "odds": 4
               "results": 6}  # fmt: skip
 CUTOFF = "cutoff"
 SCHEDULE_LOCAL = time(9, 0)
-STARTERS_LOCAL = time(8, 0)
+STARTERS_LOCAL = time(10, 0)  # the day before: ingest/known_times.py
 LINEUP_LEAD = timedelta(hours=3)
 SOURCE = "workbook"
 STATS = ("h", "hr", "bb", "k", "e", "er")
@@ -80,7 +81,7 @@ def game_events(p: ParsedGame, cutoff_minutes: int = 60) -> list[Event]:
             },
         )
     ]
-    starters_at = min(_local(day, STARTERS_LOCAL, tz), start - 2 * LINEUP_LEAD)
+    starters_at = _local(day - timedelta(days=1), STARTERS_LOCAL, tz)
     for side in ("home", "away"):
         if g[f"{side}_sp_id"]:
             out.append(Event(starters_at, KIND_ORDER["starters"], gid, "starters",

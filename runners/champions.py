@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from features.definitions import FEATURE_VERSION
 from runners.fast_predict import FastBooster
 from storage.registry import bento_champion, load_booster
 from training.dataset import REGISTERED_NAMES
@@ -56,6 +57,12 @@ def load_champions() -> dict[str, LoadedModel]:
                 f"`firstpitch train --target {target} --promote`"
             )
         labels = model.info.labels
+        if labels.get("feature_version") != FEATURE_VERSION:  # its vectors no longer exist
+            raise NoChampion(
+                f"the champion {model.tag} was trained on feature set "
+                f"{labels.get('feature_version')}, this code computes {FEATURE_VERSION}; "
+                "retrain it (`firstpitch up` does)"
+            )
         loaded[target] = LoadedModel(
             target=target,
             name=name,

@@ -12,8 +12,8 @@ import numpy as np
 import polars as pl
 
 from features.definitions import FEATURE_NAMES
+from features.lines import fair_first_expr
 from features.online import compute_frame
-from features.pipeline import fair_first_expr
 from storage.postgres import Conn
 
 TARGETS = ("home_win", "total_over")

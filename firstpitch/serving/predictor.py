@@ -1,8 +1,9 @@
 """The prediction path: cache -> feature store -> (Postgres on a miss) -> models -> betting.
 
 Per request (one game or a batch): one MGET on the prediction cache, one MGET on the feature
-store for the misses, vectors computed from Postgres by the training pipeline only for what
-the store lacks (then written back), one model call, one pipelined cache write, and one
+store for the misses, vectors computed by the incremental feature state (features/live.py:
+the training pipeline's code on timelines kept current with Postgres) only for what the
+store lacks (then written back), one model call, one pipelined cache write, and one
 record per served prediction queued for the Postgres log.
 
 Cutoff rule: a vector is used only if its as-of is at or before its game's cutoff (else it is
@@ -23,7 +24,8 @@ import numpy as np
 
 from features.cutoff import CutoffViolation, horizon_for
 from features.definitions import FEATURE_NAMES
-from features.online import UnknownGames, compute_vectors
+from features.live import LiveFeatures
+from features.online import UnknownGames
 from features.store import FeatureStore
 from features.vectors import FeatureVector
 from firstpitch.clock import Clock
@@ -85,9 +87,11 @@ class Predictor:
         models: ModelBackend,
         served: ServedModels,
         logger: PredictionLogger,
+        features: LiveFeatures | None = None,
     ) -> None:
         self.settings, self.clock, self.store, self.cache = settings, clock, store, cache
         self.db, self.models, self.served, self.logger = db, models, served, logger
+        self.features = features or LiveFeatures(settings.cutoff_minutes)
         self.policy = betting.BettingPolicy(
             devig_method=settings.devig_method,
             kelly_multiplier=settings.kelly_multiplier,
@@ -115,9 +119,7 @@ class Predictor:
         """The one place vectors are computed from the database (as of min(cutoff, now))."""
         async with self.db.connection() as conn:
             try:
-                fresh = await compute_vectors(
-                    conn, game_ids, cutoff_minutes=self.settings.cutoff_minutes, now=now
-                )
+                fresh = await self.features.vectors(conn, game_ids, now=now)
             except UnknownGames as exc:
                 raise UnknownGame(
                     f"unknown game {', '.join(exc.game_ids)}: ids are home team + yyyymmdd "

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from features.live import LiveFeatures
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
@@ -67,6 +68,7 @@ class ApiRuntime:
     hub: Hub
     reader: aioredis.Redis  # the stream reader's own connection (it blocks)
     repricer: Repricer = field(init=False)
+    features: LiveFeatures
     _predictor: Predictor | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stats: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STATS_SLOTS))
@@ -135,6 +137,7 @@ class ApiRuntime:
                 READ_BLOCK_MS,
             ),
             reader=reader,
+            features=LiveFeatures(settings.cutoff_minutes),
         )
         if settings.clock_drivable:
             await driven_clock.follow(client, runtime.clock)
@@ -146,6 +149,7 @@ class ApiRuntime:
         runtime.spawn(runtime.hub.run(), "stream-reader")
         runtime.spawn(runtime._gauges(), "gauges")
         runtime.spawn(runtime._resolve_outcomes(), "outcomes")
+        runtime.spawn(runtime._build_features(), "feature-state")
         if settings.auth_enabled:
             await runtime.keyring.refresh()
             runtime.spawn(runtime.keyring.run(), "api-keys")
@@ -210,6 +214,7 @@ class ApiRuntime:
                     self.backend,
                     served,
                     self.logger,
+                    self.features,
                 )
                 heap.freeze()  # what serving allocated on the way is long-lived too
         return self._predictor
@@ -229,6 +234,14 @@ class ApiRuntime:
                     log.exception("resolving outcomes failed")
                 else:
                     outages.warn(dependency, f"outcomes resolved again in {RESOLVE_EVERY_S} s", exc)
+
+    async def _build_features(self) -> None:
+        """Build the feature state at start, so the first miss does not pay for it."""
+        try:
+            async with self.db.connection() as conn:
+                await self.features.state(conn)
+        except Exception:  # the first miss builds it then
+            log.warning("feature state not built at start", exc_info=True)
 
     async def _gauges(self) -> None:
         while True:

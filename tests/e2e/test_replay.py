@@ -37,6 +37,8 @@ SAME = {
     " r.length_outs, r.home_h, r.home_hr, r.home_bb, r.home_k, r.home_e, r.home_er,"
     " r.away_h, r.away_hr, r.away_bb, r.away_k, r.away_e, r.away_er"
     " FROM game_results r JOIN games g USING (game_id) WHERE " + DAYS,
+    "announcements": "SELECT a.game_id, a.side, a.kind, a.players, a.known_at"
+    " FROM lineup_snapshots a JOIN games g USING (game_id) WHERE " + DAYS,
     "odds": "SELECT s.game_id, s.market, s.source, s.observed_at, s.home_price, s.away_price,"
     " s.over_price, s.under_price, s.line FROM odds_snapshots s JOIN games g USING (game_id)"
     " WHERE (s.home_price IS NOT NULL OR s.over_price IS NOT NULL) AND " + DAYS,
