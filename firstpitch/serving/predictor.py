@@ -41,6 +41,25 @@ from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
 FRESHNESS = timedelta(minutes=15)
+
+
+def current(horizon: datetime, cutoff: datetime, now: datetime) -> bool:
+    """Whether what was computed as of ``horizon`` may be served at ``now``, judged on the
+    service's clock (a Redis TTL runs on wall time; a pinned or driven clock need not): from
+    the cutoff on, only what sees exactly to the cutoff (the frozen features); before it,
+    what is at most FRESHNESS old and not ahead of now (a clock driven back)."""
+    target = horizon_for(cutoff, now)
+    if target == cutoff:
+        return horizon == cutoff
+    return target - FRESHNESS <= horizon <= target
+
+
+def _cached_current(entry: dict[str, Any], now: datetime) -> bool:
+    made = datetime.fromisoformat(entry["prediction_timestamp"])
+    cutoff = datetime.fromisoformat(entry["feature_cutoff_time"])
+    return current(min(made, cutoff), cutoff, now)
+
+
 PREDICTABLE_AHEAD = timedelta(hours=36)  # starting pitchers are not known earlier
 TARGETS = ("home_win", "total_over")
 TOP_FEATURES = 10
@@ -107,7 +126,7 @@ class Predictor:
         for violation in refused:
             metrics().cutoff_refusals.inc()
             log.warning("refused vector: %s", violation)
-        stale = [g for g, v in found.items() if v.horizon < horizon_for(v.cutoff, now) - FRESHNESS]
+        stale = [g for g, v in found.items() if not current(v.horizon, v.cutoff, now)]
         missing = [g for g in game_ids if g not in found or g in stale]
         if missing:
             fresh = await self.fresh_vectors(missing, now)
@@ -146,9 +165,15 @@ class Predictor:
 
     async def standing(self, game_ids: list[str], now: datetime) -> dict[str, dict[str, Any]]:
         """The games' current predictions (cached, else computed and cached); nothing logged."""
-        cached = await self.cache.get_many(game_ids) if self.settings.prediction_cache else {}
+        cached = await self._cached(game_ids, now)
         misses = [g for g in game_ids if g not in cached]
         return cached | (await self._compute(misses, now, False) if misses else {})
+
+    async def _cached(self, game_ids: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+        if not self.settings.prediction_cache:
+            return {}
+        found = await self.cache.get_many(game_ids)
+        return {g: e for g, e in found.items() if _cached_current(e, now)}
 
     def cache_ttl(self, vector: FeatureVector, now: datetime) -> int:
         """An answer made before the cutoff is valid until the next refresh."""
@@ -172,7 +197,7 @@ class Predictor:
         target = self.served.target_of(name)
         now = self.clock.now()
         unique = list(dict.fromkeys(game_ids))
-        cached = await self.cache.get_many(unique) if self.settings.prediction_cache else {}
+        cached = await self._cached(unique, now)
         hits = {g: e for g, e in cached.items() if not explain or e.get("explanation")}
         misses = [g for g in unique if g not in hits]
         metrics().cache.labels("hit").inc(len(hits))
