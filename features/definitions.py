@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-FEATURE_VERSION = "fs-2026.11.1"
+from features.lineups import LINEUP_FEATURES
+
+FEATURE_VERSION = "fs-2026.12.2"
 
 SIDE_FEATURES = (
     "form_win_10",  # win rate, last 10 games
@@ -53,4 +55,5 @@ FEATURE_NAMES: tuple[str, ...] = (
     "mkt_total_open",
     "mkt_over_prob_open",
     "mkt_has_line",
+    *LINEUP_FEATURES,  # player ratings: lineups, starters, expected runs (features/lineups.py)
 )

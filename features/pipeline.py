@@ -14,7 +14,9 @@ import polars as pl
 
 from features import elo
 from features.definitions import FEATURE_NAMES, SIDE_FEATURES
+from features.lineups import lineup_features
 from features.market import fair_first
+from features.ratings import rating_timelines
 
 PYTHAG_EXP = 1.83
 PARK_WINDOW = 243  # ~3 seasons of home games
@@ -302,6 +304,8 @@ def build_features(
         "away_sp_id",
         "park_id",
         "day_night",
+        "home_lineup",
+        "away_lineup",
     )
     home = _side_features(base, teams, pitchers, "home")
     away = _side_features(base, teams, pitchers, "away")
@@ -333,6 +337,9 @@ def build_features(
         .join(lg.select("game_id", "league_known_at", "league_runs_pg"), on="game_id", how="left")
         .join(market, on="game_id", how="left")
     )
+    # Player ratings: lineups, starters, expected runs (features/ratings.py, lineups.py).
+    player_timelines, _ = rating_timelines(games, results)
+    frame = frame.join(lineup_features(base, player_timelines), on="game_id", how="left")
     elo_diff = pl.col("elo_home") - pl.col("elo_away")
     frame = frame.with_columns(
         elo_diff.alias("elo_diff"),
@@ -356,6 +363,7 @@ def build_features(
             "park_known_at",
             "league_known_at",
             "open_known_at",
+            "ratings_as_of",
         ).alias("as_of"),
     )
     return frame.select(
