@@ -28,7 +28,10 @@ OBS_VAR = 9.0  # runs² of one side's score around its expectation
 BAT_PRIOR = (-0.05, 0.6)  # newcomer batter: mean, variance (runs per game)
 SP_PRIOR = (0.15, 0.5)  # newcomer starter: a little worse than average
 TEAM_PRIOR = (0.0, 0.2)
-DRIFT = 1 / 800  # share of the prior variance added per game played
+# Share of the prior variance added per game played. A batter's game tells a ninth as much
+# about him as a start tells about a pitcher: his drift is smaller, so that a regular's
+# variance settles well below a newcomer's (about a third of it) instead of above.
+DRIFT, BAT_DRIFT = 1 / 800, 1 / 10000
 REVERT = 0.3  # share of the way back to the prior between seasons
 SEASON_VAR = 0.25  # share of the prior variance regained between seasons
 LEAGUE_START, LEAGUE_ALPHA = 4.5, 1 / 1500
@@ -113,7 +116,7 @@ class RatingState:
         for b in bats:
             gain = b[1] / n / spread
             b[0] += gain * error
-            b[1] = b[1] - gain * b[1] / n + DRIFT * BAT_PRIOR[1]
+            b[1] = b[1] - gain * b[1] / n + BAT_DRIFT * BAT_PRIOR[1]
         for entry, prior in ((sp, SP_PRIOR), (team, TEAM_PRIOR)):
             if entry is not None:
                 gain = entry[1] / spread
