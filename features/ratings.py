@@ -163,39 +163,74 @@ def finished_games(games: pl.DataFrame, results: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _frame(done: pl.DataFrame, index: list[int], key: str, cols: dict[str, list[Any]],
+           schema: dict[str, pl.DataType]) -> pl.DataFrame:  # fmt: skip
+    """Rows of values emitted after game ``index[i]``, stamped with its known_at and season."""
+    at = pl.Series("g", index, dtype=pl.Int64())
+    out = {
+        key: pl.Series(key, cols.pop(key), dtype=pl.String()),
+        "known_at": done["known_at"].gather(at),
+        "r_season": done["season"].gather(at).cast(pl.Int64()),
+    }
+    out |= {name: pl.Series(name, v, dtype=pl.Float64()) for name, v in cols.items()}
+    return pl.DataFrame(out).select(list(schema))
+
+
 def rating_timelines(
     games: pl.DataFrame, results: pl.DataFrame, state: RatingState | None = None
 ) -> tuple[Timelines, RatingState]:
     """Fold finished games into ``state`` (a fresh one by default): one row per batter,
     starter, team and park per game with the rating after it, at the result's known_at."""
     state = state or RatingState()
-    bat: tuple[list[Any], ...] = ([], [], [], [])
-    pit: tuple[list[Any], ...] = ([], [], [], [])
-    tm: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
-    pk: tuple[list[Any], ...] = ([], [], [])
-    for row in finished_games(games, results).iter_rows():
-        at, season, park, home, away, h_lineup, a_lineup, h_sp, a_sp = row[:9]
+    done = finished_games(games, results)
+    b_at: list[int] = []
+    b_key: list[str] = []
+    b_val: list[float] = []
+    p_at: list[int] = []
+    p_key: list[str] = []
+    p_val: list[float] = []
+    t_key: list[str] = []
+    t_cols: tuple[list[float], ...] = ([], [], [], [])
+    park_vals: list[float] = []
+    bat, sp, team, usual = state.bat, state.sp, state.team, state.usual
+    for i, row in enumerate(done.iter_rows()):
         state.update(row[1:11])
-        for player in (*h_lineup, *a_lineup):
-            entry = state.bat[player]
-            for col, v in zip(bat, (player, at, season, entry[0]), strict=True):
-                col.append(v)
+        _, _, _, home, away, h_lineup, a_lineup, h_sp, a_sp = row[:9]
+        lineup = h_lineup + a_lineup
+        b_at.extend([i] * len(lineup))
+        b_key.extend(lineup)
+        b_val.extend([bat[p][0] for p in lineup])
         for player in (h_sp, a_sp):
             if player:
-                for col, v in zip(pit, (player, at, season, state.sp[player][0]), strict=True):
-                    col.append(v)
-        for team in (home, away):
-            values = (team, at, season, state.team[team][0], state.usual[team])
-            for col, v in zip(tm, (*values, state.league, state.home_adv), strict=True):
-                col.append(v)
-        for col, v in zip(pk, (park, at, state.park[park]), strict=True):
-            col.append(v)
+                p_at.append(i)
+                p_key.append(player)
+                p_val.append(sp[player][0])
+        t_key += (home, away)
+        t_cols[0].extend((team[home][0], team[away][0]))
+        t_cols[1].extend((usual[home], usual[away]))
+        t_cols[2].extend((state.league, state.league))
+        t_cols[3].extend((state.home_adv, state.home_adv))
+        park_vals.append(state.park[row[2]])
     return (
         Timelines(
-            batters=pl.DataFrame(dict(zip(RATING_SCHEMA, bat, strict=True)), schema=RATING_SCHEMA),
-            pitchers=pl.DataFrame(dict(zip(RATING_SCHEMA, pit, strict=True)), schema=RATING_SCHEMA),
-            teams=pl.DataFrame(dict(zip(TEAM_SCHEMA, tm, strict=True)), schema=TEAM_SCHEMA),
-            parks=pl.DataFrame(dict(zip(PARK_SCHEMA, pk, strict=True)), schema=PARK_SCHEMA),
+            batters=_frame(done, b_at, "player", {"player": b_key, "rating": b_val}, RATING_SCHEMA),
+            pitchers=_frame(
+                done, p_at, "player", {"player": p_key, "rating": p_val}, RATING_SCHEMA
+            ),
+            teams=_frame(
+                done,
+                [i for i in range(done.height) for _ in (0, 1)],
+                "team",
+                {"team": t_key, **dict(zip(list(TEAM_SCHEMA)[3:], t_cols, strict=True))},
+                TEAM_SCHEMA,
+            ),
+            parks=_frame(
+                done,
+                list(range(done.height)),
+                "park_id",
+                {"park_id": done["park_id"].to_list(), "park_mult": park_vals},
+                PARK_SCHEMA,
+            ),
         ),
         state,
     )
