@@ -63,7 +63,7 @@ def _table(report: dict[str, Any]) -> Table:
         )
     sm = report["summary"]
     table.add_row(
-        "mean ± sd",
+        "mean ± sd (bets: all)",
         "",
         "",
         f"{sm['model']['log_loss']['mean']:.4f} ± {sm['model']['log_loss']['sd']:.4f}",
@@ -71,8 +71,8 @@ def _table(report: dict[str, Any]) -> Table:
         f"{sm['closing_market']['log_loss']['mean']:.4f}",
         f"{sm['model']['ece']['mean']:.4f}",
         str(sm["bets"]),
-        pct(sm["bet_roi"]["mean"] if sm["bet_roi"] else None),
-        pct(sm["bet_clv"]["mean"] if sm["bet_clv"] else None),
+        pct(sm["bet_roi"]),
+        pct(sm["bet_clv"]),
     )
     return table
 

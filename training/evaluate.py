@@ -130,10 +130,18 @@ def summarise(per_season: list[dict[str, Any]]) -> dict[str, Any]:
     gaps = [s["model"]["log_loss"] - s["opening_market"]["log_loss"] for s in per_season]
     out["model_minus_opening_log_loss"] = stats(gaps)
     out["seasons_below_opening"] = sum(1 for g in gaps if g < 0)
-    for key in ("roi", "clv"):
-        values = [s["betting"][key] for s in per_season if s["betting"][key] is not None]
-        out[f"bet_{key}"] = stats(values) if values else None
-    out["bets"] = sum(s["betting"]["bets"] for s in per_season)
+    # Over all recommended bets of all seasons (a season with one bet weighs one bet).
+    bets = [s["betting"] for s in per_season]
+    out["bets"] = sum(b["bets"] for b in bets)
+    out["clv_bets"] = sum(b["clv_bets"] for b in bets)
+    out["bet_roi"] = (
+        sum(b["roi"] * b["bets"] for b in bets if b["bets"]) / out["bets"] if out["bets"] else None
+    )
+    out["bet_clv"] = (
+        sum(b["clv"] * b["clv_bets"] for b in bets if b["clv_bets"]) / out["clv_bets"]
+        if out["clv_bets"]
+        else None
+    )
     return out
 
 
@@ -180,5 +188,6 @@ def flat_metrics(report: dict[str, Any]) -> dict[str, float]:
     out["seasons_below_opening"] = float(summary["seasons_below_opening"])
     for key in ("roi", "clv"):
         if summary[f"bet_{key}"] is not None:
-            out[f"mean_bet_{key}"] = summary[f"bet_{key}"]["mean"]
+            out[f"all_bets_{key}"] = summary[f"bet_{key}"]
+    out["all_bets"] = float(summary["bets"])
     return out
