@@ -29,7 +29,9 @@ def announced_at(targets: pl.DataFrame, announced: pl.DataFrame) -> pl.DataFrame
         .group_by(["game_id", "side", "kind"], maintain_order=True)
         .agg(pl.col("players").last(), pl.col("known_at").last())
     )
-    out = targets.lazy().drop("home_sp_id", "away_sp_id", strict=False)
+    out = targets.lazy().drop(
+        "home_sp_id", "away_sp_id", "home_lineup", "away_lineup", strict=False
+    )
     for side in ("home", "away"):
         for kind, name in (("starter", "sp"), ("lineup", "lineup")):
             picked = latest.filter((pl.col("side") == side) & (pl.col("kind") == kind)).select(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-FEATURE_VERSION = "fs-2026.12.1"
+from features.lineups import LINEUP_FEATURES
+
+FEATURE_VERSION = "fs-2026.12.3"
 
 SIDE_FEATURES = (
     "form_win_10",  # win rate, last 10 games
@@ -60,4 +62,5 @@ FEATURE_NAMES: tuple[str, ...] = (
     "mkt_over_prob",
     "mkt_home_prob_move",
     "mkt_total_move",
+    *LINEUP_FEATURES,  # player ratings: lineups, starters, expected runs (features/lineups.py)
 )

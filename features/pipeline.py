@@ -21,6 +21,7 @@ from features.announced import announced_at
 from features.columns import solid
 from features.definitions import FEATURE_NAMES, SIDE_FEATURES
 from features.lines import CURRENT_PRICES, OPEN_PRICES, SEEN, lines_at
+from features.lineups import lineup_features
 from features.timelines import Timelines, done_frame
 
 PYTHAG_EXP = 1.83
@@ -196,6 +197,8 @@ def features_at(timelines: Timelines, snapshots: pl.DataFrame, base: pl.DataFram
         .join(lg.select("game_id", "league_known_at", "league_runs_pg"), on="game_id", how="left")
         .join(market, on="game_id", how="left")
     )
+    # Player ratings: lineups, starters, expected runs (features/ratings.py, lineups.py).
+    frame = frame.join(lineup_features(base, timelines.players), on="game_id", how="left")
     elo_diff = pl.col("elo_home") - pl.col("elo_away")
     frame = frame.with_columns(
         elo_diff.alias("elo_diff"),
@@ -225,6 +228,7 @@ def features_at(timelines: Timelines, snapshots: pl.DataFrame, base: pl.DataFram
             "park_known_at",
             "league_known_at",
             "lines_known_at",
+            "ratings_as_of",
         ).alias("as_of"),
     )
     return frame.select(

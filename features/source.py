@@ -21,7 +21,9 @@ STATS = ("h", "hr", "bb", "k", "e", "er")
 
 GAME_SQL = """SELECT g.game_id, g.season, g.game_date::text AS game_date, g.game_num,
     g.game_type, g.home_team, g.away_team, g.home_sp_id, g.away_sp_id, g.park_id, g.day_night,
-    (extract(epoch FROM g.scheduled_start) * 1000000)::bigint AS scheduled_start
+    (extract(epoch FROM g.scheduled_start) * 1000000)::bigint AS scheduled_start,
+    array_to_string(g.home_lineup, ' ') AS home_lineup,
+    array_to_string(g.away_lineup, ' ') AS away_lineup
     FROM games g"""
 RESULT_SQL = (
     "SELECT r.game_id, (extract(epoch FROM r.known_at) * 1000000)::bigint AS known_at, "
@@ -59,6 +61,8 @@ GAME_SCHEMA = {
     "park_id": pl.String,
     "day_night": pl.String,
     "scheduled_start": pl.Int64,
+    "home_lineup": pl.String,
+    "away_lineup": pl.String,
 }
 RESULT_SCHEMA = {
     "game_id": pl.String,
@@ -101,7 +105,17 @@ def _times(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
 
 
 def _games(frame: pl.DataFrame) -> pl.DataFrame:
-    return _times(frame, "scheduled_start").with_columns(pl.col("game_date").str.to_date())
+    # Lineups travel as space-separated ids (player ids never hold a space).
+    return _times(frame, "scheduled_start").with_columns(
+        pl.col("game_date").str.to_date(),
+        *(
+            pl.col(c)
+            .fill_null("")
+            .str.split(" ")
+            .list.eval(pl.element().filter(pl.element() != ""))
+            for c in ("home_lineup", "away_lineup")
+        ),
+    )
 
 
 def _one_snapshot(conn: Conn) -> AbstractAsyncContextManager[Any]:

@@ -10,11 +10,13 @@ and the outcome is bit for bit the timeline ``build`` computes from scratch.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import polars as pl
 
 from features import elo
+from features import ratings as player_ratings
 
 PARK_WINDOW = 243  # ~3 seasons of home games
 LEAGUE_WINDOW = 2430  # ~1 season of games
@@ -162,17 +164,42 @@ class Timelines:
     parks: pl.DataFrame  # by park_id
     league: pl.DataFrame  # one row per finished game, (known_at, game_id) order
     ratings: pl.DataFrame  # Elo: two rows per finished game, (known_at, game_id) order
+    players: player_ratings.Timelines  # player ratings (features/ratings.py), by player/team/park
+    rating_state: player_ratings.RatingState  # after the last finished game; never changed in place
 
     @classmethod
     def build(cls, done: pl.DataFrame) -> Timelines:
         """From scratch: ``done`` holds every finished game, in (known_at, game_id) order."""
+        state = player_ratings.RatingState()
         return cls(
             teams=team_timeline(done),
             pitchers=pitcher_timeline(done),
             parks=park_timeline(done),
             league=league_timeline(done),
             ratings=elo.rating_timeline(done),
+            players=player_ratings.fold(player_ratings.rated(done), state),
+            rating_state=state,
         )
+
+    def _players(
+        self, done: pl.DataFrame, first: int
+    ) -> tuple[player_ratings.Timelines, player_ratings.RatingState]:
+        """The player ratings once ``done`` holds new results from index ``first`` on: folded
+        on from the held state when they all come after the held ones, else from scratch."""
+        state = player_ratings.RatingState()
+        if first < self.rating_state_games:
+            return player_ratings.fold(player_ratings.rated(done), state), state
+        state = copy.deepcopy(self.rating_state)
+        added = player_ratings.fold(player_ratings.rated(done.slice(first)), state)
+        joined = player_ratings.Timelines(
+            *(pl.concat([a, b]) for a, b in zip(self.players, added, strict=True))
+        )
+        return joined, state
+
+    @property
+    def rating_state_games(self) -> int:
+        """How many finished games the player ratings have folded (one park row each)."""
+        return self.players.parks.height
 
     def extend(self, done: pl.DataFrame, new: pl.DataFrame) -> Timelines:
         """The timelines after ``new`` results, which ``done`` (in order) now includes."""
@@ -188,12 +215,15 @@ class Timelines:
         assert isinstance(first, int)
         start = max(0, first - (LEAGUE_WINDOW - 1))
         league = league_timeline(done.slice(start))
+        players, rating_state = self._players(done, first)
         return Timelines(
             teams=_rekey(self.teams, team_timeline(involved), "team", teams),
             pitchers=_rekey(self.pitchers, pitcher_timeline(pitched), "pitcher", pitchers),
             parks=_rekey(self.parks, park_timeline(at_parks), "park_id", parks),
             league=pl.concat([self.league.slice(0, first), league.slice(first - start)]),
             ratings=elo.extend(self.ratings, done, first),
+            players=players,
+            rating_state=rating_state,
         )
 
     def restrict(self, base: pl.DataFrame) -> Timelines:
@@ -207,13 +237,26 @@ class Timelines:
         before = self.league.filter(pl.col("known_at") <= lo).height
         upto = self.league.filter(pl.col("known_at") <= hi).height
         start = max(0, before - 1)
-        teams_, pitchers_, parks_, ratings_ = pl.collect_all(
-            [
-                self.teams.lazy().filter(pl.col("team").is_in(teams)),
-                self.pitchers.lazy().filter(pl.col("pitcher").is_in(sps)),
-                self.parks.lazy().filter(pl.col("park_id").is_in(parks)),
-                self.ratings.lazy().filter(pl.col("team").is_in(teams)),
-            ]
+        batters = (
+            pl.concat([base["home_lineup"].explode(), base["away_lineup"].explode()])
+            .drop_nulls()
+            .unique()
+            .implode()
+        )
+        p = self.players
+        teams_, pitchers_, parks_, ratings_, batters_, starters_, defence_, grounds_ = (
+            pl.collect_all(
+                [
+                    self.teams.lazy().filter(pl.col("team").is_in(teams)),
+                    self.pitchers.lazy().filter(pl.col("pitcher").is_in(sps)),
+                    self.parks.lazy().filter(pl.col("park_id").is_in(parks)),
+                    self.ratings.lazy().filter(pl.col("team").is_in(teams)),
+                    p.batters.lazy().filter(pl.col("player").is_in(batters)),
+                    p.pitchers.lazy().filter(pl.col("player").is_in(sps)),
+                    p.teams.lazy().filter(pl.col("team").is_in(teams)),
+                    p.parks.lazy().filter(pl.col("park_id").is_in(parks)),
+                ]
+            )
         )
         return Timelines(
             teams=teams_,
@@ -221,6 +264,8 @@ class Timelines:
             parks=parks_,
             league=self.league.slice(start, upto - start),
             ratings=ratings_,
+            players=player_ratings.Timelines(batters_, starters_, defence_, grounds_),
+            rating_state=self.rating_state,
         )
 
 

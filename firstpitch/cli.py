@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from firstpitch.cli_evaluate import evaluate as evaluate_command
 from firstpitch.cli_feed import feed as feed_command
 from firstpitch.cli_keys import keys_app
 from firstpitch.cli_replay import replay as replay_command
@@ -33,6 +34,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(keys_app, name="keys")
 app.command("feed")(feed_command)
 app.command("replay")(replay_command)
+app.command("evaluate")(evaluate_command)
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -332,7 +334,7 @@ def train(
     promote: Annotated[bool, typer.Option("--promote", help="Make it the champion.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Train a LightGBM classifier (train <=2018, validate 2019, test 2020-2021), log it to
+    """Train a LightGBM classifier (train <=2019, validate 2020, test 2021), log it to
     MLflow, register it, and with --promote alias it champion and import it into BentoML."""
     from firstpitch.runtime import resolve_endpoints
     from training.dataset import TARGETS

@@ -81,6 +81,24 @@ def log_and_register(
     return RegisteredVersion(registered_name, version, run.info.run_id, info.model_uri)
 
 
+def log_evaluation(
+    *,
+    tracking_uri: str,
+    artifacts: Path,
+    run_name: str,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    report: dict[str, Any],
+) -> str:
+    """One MLflow run holding an evaluation (no model): metrics, tags and the full report."""
+    mlflow = _mlflow(tracking_uri, artifacts)
+    with mlflow.start_run(run_name=f"{run_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}") as run:
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.set_tags(tags)
+        mlflow.log_dict(report, "evaluation.json")
+    return str(run.info.run_id)
+
+
 def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
     """Alias ``champion`` -> version, then import it into the BentoML store; returns the tag."""
     import bentoml

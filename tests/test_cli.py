@@ -63,3 +63,29 @@ def test_features_show_json(settings: Settings, ingested: str) -> None:
     assert len(vector["features"]) >= 48 and vector["features"]["mkt_has_line"] == 1.0
     unknown = run(settings, "features", "show", "NOPE", dsn=ingested)
     assert unknown.returncode == 2 and "unknown game" in unknown.stderr
+
+
+def test_evaluate_one_season_logs_to_mlflow(settings: Settings, ingested: str) -> None:
+    import mlflow
+
+    done = run(settings, "evaluate", "--seasons", "2021", "--target", "total_over", "--json",
+               dsn=ingested)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["total_over"]
+    (season,) = report["seasons"]
+    assert season["season"] == 2021 and season["valid_season"] == 2020
+    assert season["train_range"] == "2010-2019"
+    assert season["games"] > 1000
+    assert {"model", "opening_market", "closing_market", "betting"} <= set(season)
+    assert season["model"]["n"] == season["opening_market"]["n"] == season["games"]
+    mlflow.set_tracking_uri(settings.mlflow_uri)
+    run_ = mlflow.MlflowClient().get_run(report["mlflow_run_id"])
+    assert run_.data.tags["kind"] == "rolling_origin"
+    assert run_.data.metrics["s2021_model_log_loss"] == season["model"]["log_loss"]
+
+
+def test_evaluate_bad_options_are_clear_errors(settings: Settings) -> None:
+    backwards = run(settings, "evaluate", "--seasons", "2021-2016")
+    assert backwards.returncode == 2 and "forward" in backwards.stderr
+    unknown = run(settings, "evaluate", "--target", "nope")
+    assert unknown.returncode == 2 and "home_win" in unknown.stderr

@@ -13,7 +13,7 @@ from features.definitions import FEATURE_NAMES, FEATURE_VERSION
 from firstpitch.runtime import Endpoints
 from firstpitch.settings import Settings
 from storage import postgres, registry
-from training.dataset import REGISTERED_NAMES, labelled_frame, split
+from training.dataset import PRIMARY_TEST, REGISTERED_NAMES, labelled_frame, split
 from training.plots import importance_plot, reliability_plot
 from training.train import GRID, MAX_ROUNDS, TrainResult, train_target
 
@@ -35,7 +35,8 @@ async def run_training(
         await conn.close()
     train, valid, tests = split(frame)
     result = train_target(target, train, valid, tests, grid or GRID, max_rounds, progress)
-    version = _log(settings, result, tests["2021"].x, tests["2021"].y, tests["2021"].frame)
+    primary = tests[PRIMARY_TEST]
+    version = _log(settings, result, primary.x, primary.y, primary.frame)
     out: dict[str, Any] = {
         "target": target,
         "registered_model": version.name,
@@ -45,6 +46,7 @@ async def run_training(
         "best_iteration": result.best_iteration,
         "valid_log_loss": result.valid_log_loss,
         "params": {k: result.params[k] for k in (grid or GRID)},
+        "data_range": result.data_range,
         "test": {
             s: {k: v for k, v in d.items() if k != "model_all_games"}
             for s, d in result.test.items()
@@ -73,7 +75,7 @@ def _log(
         market = frame["market_open"].to_numpy().astype(np.float64)
         curves["opening market"] = (y[has_market], market[has_market])
     plots = [
-        reliability_plot(curves, workdir / "reliability.png", f"{result.target}, 2021"),
+        reliability_plot(curves, workdir / "reliability.png", f"{result.target}, {PRIMARY_TEST}"),
         importance_plot(
             list(FEATURE_NAMES), booster.feature_importance("gain"), workdir / "importance.png"
         ),
@@ -105,9 +107,9 @@ def _log(
             "target": result.target,
             "feature_version": FEATURE_VERSION,
             "train_range": result.data_range["train"],
-            "valid_range": "2019",
-            "test_range": "2020-2021",
-            "primary_test": "2021",
+            "valid_range": result.data_range["valid"],
+            "test_range": result.data_range["test"],
+            "primary_test": PRIMARY_TEST,
         },
         feature_names=list(FEATURE_NAMES),
         input_example=example,

@@ -156,6 +156,13 @@ class ModelCard(BaseModel):
     mlflow_run_id: str
     mlflow_uri: str
     data_range: dict[str, str | None]
+    training_range: str | None = Field(None, description="Seasons trained on, e.g. 2005-2019")
+    validation_range: str | None = Field(
+        None, description="Season(s) the grid was tuned and early-stopped on"
+    )
+    test_range: str | None = Field(
+        None, description="Season(s) held out of training and tuning: out-of-sample scores"
+    )
 
 
 class ActiveModel(ModelCard):

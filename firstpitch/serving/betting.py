@@ -15,9 +15,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from features.market import decimal_odds, devig
+
+if TYPE_CHECKING:
+    from firstpitch.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,16 @@ class BettingPolicy:
     max_bet_fraction: float = 0.05
     min_edge: float = 0.02
     min_confidence: float = 0.55
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BettingPolicy:
+        return cls(
+            devig_method=settings.devig_method,
+            kelly_multiplier=settings.kelly_multiplier,
+            max_bet_fraction=settings.max_bet_fraction,
+            min_edge=settings.min_edge,
+            min_confidence=settings.min_confidence,
+        )
 
 
 def confidence(p: float) -> float:

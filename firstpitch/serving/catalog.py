@@ -64,6 +64,9 @@ class Catalog:
             "data_range": {
                 k: run.data.tags.get(k) for k in ("train_range", "valid_range", "test_range")
             },
+            "training_range": run.data.tags.get("train_range"),
+            "validation_range": run.data.tags.get("valid_range"),
+            "test_range": run.data.tags.get("test_range"),
         }
 
     async def describe(self, name: str, version: str | None = None) -> dict[str, Any]:

@@ -114,6 +114,10 @@ def test_model_endpoints(client: httpx.Client) -> None:
     assert set(detail["metrics"]) == {"accuracy", "precision_score", "recall_score", "f1_score",
                                       "roc_auc"}  # fmt: skip
     assert detail["is_active"] is True and detail["total_predictions"] > 0
+    # The champion's seasons: 2021 is held out of training and tuning.
+    assert detail["training_range"] == "2005-2019"
+    assert detail["validation_range"] == "2020" and detail["test_range"] == "2021"
+    assert detail["data_range"]["test_range"] == "2021"
     client.post("/api/v1/predict/batch", json={"game_ids": [PAST, "BOS202106010"]})
     perf = client.get("/api/v1/models/firstpitch-home-win/performance",
                       params={"days": 30}).json()  # fmt: skip

@@ -26,8 +26,14 @@ def trained(champions: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 async def test_report_compares_with_market_and_constant(trained: dict[str, Any]) -> None:
     assert trained["target"] == "home_win" and trained["promoted"]
-    assert set(trained["test"]) == {"2021", "2020"}
-    for season in ("2021", "2020"):
+    assert set(trained["test"]) == {"2021"}
+    assert trained["data_range"] == {
+        "train": "2005-2019",
+        "valid": "2020",
+        "test": "2021",
+        "primary_test": "2021",
+    }
+    for season in ("2021",):
         parts = trained["test"][season]
         assert set(parts) == {"model", "constant", "opening_market", "closing_market"}
         n = {p["n"] for p in parts.values()}
