@@ -194,7 +194,11 @@ class Tally:
 def install(hooks: HookDispatcher, tally: Tally | None = None) -> None:
     """The failure filter (and the tally's counters) on a schema's hooks, or globally."""
     hooks.register_hook_with_name(keep_failure, "filter_failure")
-    hooks.register_hook_with_name(bound_streams, "before_call")
+    from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
+
+    # before_call exists only globally (schemathesis dispatches it for every call).
+    if bound_streams not in GLOBAL_HOOK_DISPATCHER.get_all_by_name("before_call"):
+        GLOBAL_HOOK_DISPATCHER.register_hook_with_name(bound_streams, "before_call")
     if tally is not None:
         hooks.register_hook_with_name(tally.after_call, "after_call")
         hooks.register_hook_with_name(tally.after_validate, "after_validate")
