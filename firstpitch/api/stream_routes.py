@@ -31,7 +31,7 @@ from firstpitch.serving.runtime import ApiRuntime
 from storage.event_stream import parse_id
 
 router = APIRouter()
-STREAM_ID = r"^[0-9]{1,15}-[0-9]{1,15}$"
+STREAM_ID = r"^[0-9]{1,15}(-[0-9]{1,15})?$"  # "<ms>" alone is "<ms>-0", as in Redis
 PAGE = 500
 EventType = Literal["prediction", "odds", "status", "result"]
 # Refusals are JSON, not events: declared as such (FastAPI would give them the route's media
