@@ -63,3 +63,4 @@ bench: setup
 	$(PY) loadtests/bench_service.py
 	$(PY) loadtests/feature_store_bench.py
 	$(PY) loadtests/bench_prediction_log.py
+	$(PY) loadtests/bench_stream.py

@@ -14,7 +14,7 @@ from firstpitch.stream_client import stream_events
 from storage.embedded import EmbeddedValkey
 from storage.postgres import connect
 from tests.conftest import OwnPostgres
-from tests.e2e.conftest import start_service
+from tests.e2e.conftest import UNHURRIED, start_service
 
 GAME = "CIN202107040"  # first pitch 17:05 UTC: between its cutoff and first pitch at 16:30
 
@@ -37,8 +37,9 @@ async def test_a_failed_repricing_leaves_the_write_and_says_so(
 ) -> None:
     redis = EmbeddedValkey(tmp_path / "redis", durable=False)  # this test's own Redis
     try:
+        # Unhurried: a stopped Redis refuses at once; deadlines are not what this is about.
         svc = start_service(settings, own_postgres.dsn, tmp_path, FIRSTPITCH_REDIS_URL=redis.start(),
-                            FIRSTPITCH_NOW="2021-07-04T16:30:00Z")  # fmt: skip
+                            FIRSTPITCH_NOW="2021-07-04T16:30:00Z", **UNHURRIED)  # fmt: skip
     except BaseException:
         redis.stop()
         raise
@@ -51,7 +52,8 @@ async def test_a_failed_repricing_leaves_the_write_and_says_so(
                 return dict(resp.json())
 
             before = await post(1)
-            assert before["repricing"] == "done" and len(before["events"]) == 1  # type: ignore[arg-type]
+            assert before["repricing"] == "done", svc.log()[-3000:]
+            assert len(before["events"]) == 1  # type: ignore[arg-type]
             redis.stop()
             during = await post(2)
             assert (during["inserted"], during["repricing"], during["events"]) == (1, "failed", [])
