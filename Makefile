@@ -66,3 +66,4 @@ bench: setup
 	$(PY) loadtests/bench_prediction_log.py
 	$(PY) loadtests/bench_log_overhead.py
 	$(PY) loadtests/bench_model_stats.py
+	$(PY) loadtests/bench_stream.py

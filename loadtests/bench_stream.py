@@ -7,7 +7,9 @@ their own connections, spread by the kernel over both workers); the feeder POSTs
 one after another and notes when each was sent; each client notes when each event arrived.
 Latency = arrival - send (one clock: all on this machine). Runs 1 client, then 100 (the peer
 and the target), then 100 clients with snapshots for a game before its cutoff (``prediction``
-events: the vector is recomputed, ~0.35 s until the incremental features replace it).
+events: the vector is recomputed, ~0.35 s until the incremental features replace it). A
+second peer, ``feed_write_only``: the answer time of a POST whose snapshot is already held
+(validation, the transaction, nothing re-priced or published).
 
 Usage: .venv/bin/python loadtests/bench_stream.py [--posts 200] [--clients 100]
        [--out reports/bench_stream.json]
@@ -112,6 +114,23 @@ async def post_snapshots(url: str, games: list[str], posts: int, source: str, of
     return out
 
 
+async def resends(url: str, game: str, posts: int, source: str) -> list[float]:
+    """The peer: the feed's own write path, a snapshot already held (nothing re-priced)."""
+    record = {"game_id": game, "market": "moneyline", "source": source,
+              "observed_at": "2021-07-04T15:00:00Z", "home_price": -110, "away_price": 100}  # fmt: skip
+    out = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        await http.post("/api/v1/feed/odds", json={"records": [record]})  # now it is held
+        for _ in range(posts):
+            sent = time.time()
+            resp = await http.post("/api/v1/feed/odds", json={"records": [record]})
+            out.append((time.time() - sent) * 1000)
+            if resp.status_code != 200 or resp.json()["repricing"] != "nothing":
+                raise SystemExit(f"feed answered {resp.status_code}: {resp.text[:300]}")
+            await asyncio.sleep(0.01)
+    return out
+
+
 def phase(url: str, clients: int, games: list[str], posts: int, source: str, offset: int,
           types: list[str]) -> dict[str, Any]:  # fmt: skip
     procs = start_clients(url, clients, types)
@@ -173,6 +192,8 @@ def main() -> None:
         if not wait_ready(url, proc):
             raise SystemExit("the service did not become ready")
         asyncio.run(post_snapshots(url, FROZEN, 10, source, 0))  # warm-up
+        report["feed_write_only"] = percentiles(asyncio.run(resends(url, FROZEN[0], args.posts,
+                                                                    source)))  # fmt: skip
         report["odds_1_client"] = phase(url, 1, FROZEN, args.posts, source, 100, ["odds"])
         report[f"odds_{args.clients}_clients"] = phase(url, args.clients, FROZEN, args.posts,
                                                        source, 400, ["odds"])  # fmt: skip

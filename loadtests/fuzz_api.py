@@ -1,6 +1,7 @@
 """Schema-driven fuzzing of the REST API with schemathesis: every operation of /openapi.json,
 schema-valid and invalid inputs, every built-in check plus a check that no response leaks
-internals (a traceback, a source path, the API key).
+internals (a traceback, a source path, the API key). Calls to the event stream
+(``GET /api/v1/stream``) carry ``max_seconds`` of at most 0.2 s, so every answer ends.
 
 Usage, against a running service (e.g. ``./run.sh serve``) with a key of both scopes and a
 rate limit the run cannot reach:
@@ -65,6 +66,10 @@ LEAK_PATTERNS = (
 )
 SECRETS: list[str] = [os.environ[KEY_ENV]] if os.environ.get(KEY_ENV) else []
 NOT_COUNTED: Counter[str] = Counter()  # failures keep_failure dropped, by reason
+# The event stream is endless unless bounded: every call to it the fuzzer makes asks for at
+# most this long (``max_seconds``, a documented parameter), so each answer ends.
+STREAM_PATH = "/api/v1/stream"
+STREAM_BOUND_S = 0.2
 NOT_COUNTED_LOCK = threading.Lock()
 
 
@@ -133,6 +138,19 @@ def keep_failure(
     return False
 
 
+def bound_streams(context: HookContext, case: Case[Any], **kwargs: Any) -> None:
+    """Calls to the event stream ask for ``max_seconds`` of at most STREAM_BOUND_S: added
+    where absent, lowered where larger and valid (an invalid value is left to be refused)."""
+    if case.operation.path != STREAM_PATH:
+        return
+    query = dict(case.query or {})
+    value = query.get("max_seconds")
+    valid = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 86_400
+    if value is None or (valid and value > STREAM_BOUND_S):
+        query["max_seconds"] = STREAM_BOUND_S
+        case.query = query
+
+
 class Tally:
     """Counts of calls, statuses (overall and per operation) and check results."""
 
@@ -176,6 +194,11 @@ class Tally:
 def install(hooks: HookDispatcher, tally: Tally | None = None) -> None:
     """The failure filter (and the tally's counters) on a schema's hooks, or globally."""
     hooks.register_hook_with_name(keep_failure, "filter_failure")
+    from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
+
+    # before_call exists only globally (schemathesis dispatches it for every call).
+    if bound_streams not in GLOBAL_HOOK_DISPATCHER.get_all_by_name("before_call"):
+        GLOBAL_HOOK_DISPATCHER.register_hook_with_name(bound_streams, "before_call")
     if tally is not None:
         hooks.register_hook_with_name(tally.after_call, "after_call")
         hooks.register_hook_with_name(tally.after_validate, "after_validate")

@@ -5,8 +5,8 @@ An entry's fields: ``t`` (event type), ``g`` (game id), ``d`` (the game's date),
 best edge, or empty) and ``p`` (the JSON payload). Its id (``<ms>-<seq>``, given by Redis)
 is the event's id. Retention: ``XADD ... MAXLEN ~ max_events`` and, in the same pipeline,
 ``XTRIM ... MINID ~ <now - max_age>``; Redis trims whole nodes, so a little more may stay.
-Entries are never deleted otherwise, so ``entries-added`` against ``length`` tells whether
-anything was trimmed, and the oldest entry kept from where.
+Entries are never deleted otherwise, so a stream that still holds an id has lost nothing after
+it.
 """
 
 from __future__ import annotations
@@ -54,19 +54,21 @@ class EventStream:
         return "0-0" if info is None else _text(info["last-generated-id"])
 
     async def missed_after(self, after: str) -> bool:
-        """Whether entries later than ``after`` may have been trimmed: something was trimmed
-        and ``after`` is older than the oldest entry kept (exact but for the one case where
-        trimming stopped right after ``after``), or ``after`` is not an id of this stream
-        (later than anything it holds, or the stream is gone)."""
+        """Whether entries later than ``after`` may be lost to a reader resuming there: the
+        stream no longer holds ``after`` (trimmed — trimming takes the oldest first, so an id
+        still held means nothing after it went — or never held it: a stream recreated empty,
+        an id from elsewhere, one later than anything added). ``0-0`` (from the start) misses
+        something only if anything was trimmed."""
         info = await self._info()
+        ms, seq = parse_id(after)
         if info is None:
-            return after != "0-0"
-        wanted, last = parse_id(after), parse_id(_text(info["last-generated-id"]))
-        if wanted >= last:
-            return wanted > last
-        trimmed = int(info.get("entries-added") or 0) > int(info["length"])
-        first = info.get("first-entry")
-        return trimmed and (first is None or parse_id(first[0]) > wanted)
+            return (ms, seq) != (0, 0)
+        if (ms, seq) == (0, 0):
+            return int(info.get("entries-added") or 0) > int(info["length"])
+        if (ms, seq) > parse_id(_text(info["last-generated-id"])):
+            return True
+        exact = f"{ms}-{seq}"
+        return not await self.client.xrange(self.key, min=exact, max=exact, count=1)
 
     async def range_after(self, after: str, count: int) -> list[Entry]:
         """Up to ``count`` entries later than ``after``, oldest first."""

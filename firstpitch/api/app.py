@@ -78,6 +78,30 @@ def _secure_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _plain_parameters(app: FastAPI) -> None:
+    """Query and header parameters are absent or a value, never null: the schema says so (the
+    generated ``anyOf [T, null]`` of an optional parameter invites clients and fuzzers to send
+    the text "null", which is no value of T)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for param in operation.get("parameters", []):
+                    alternatives = param.get("schema", {}).get("anyOf", [])
+                    kept = [a for a in alternatives if a != {"type": "null"}]
+                    if len(alternatives) == 2 and len(kept) == 1:
+                        rest = {k: v for k, v in param["schema"].items() if k != "anyOf"}
+                        param["schema"] = rest | kept[0]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def route_templates(app: FastAPI) -> list[str]:
     """The path template of every route (the metrics' ``endpoint`` label)."""
     every = (*app.router.routes, *routes.router.routes, *health.router.routes)
@@ -143,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
+    _plain_parameters(app)
     if settings.auth_enabled:
         _secure_openapi(app)
     else:

@@ -31,9 +31,16 @@ from firstpitch.serving.runtime import ApiRuntime
 from storage.event_stream import parse_id
 
 router = APIRouter()
-STREAM_ID = r"^[0-9]{1,15}-[0-9]{1,15}$"
+STREAM_ID = r"^[0-9]{1,15}(-[0-9]{1,15})?$"  # "<ms>" alone is "<ms>-0", as in Redis
 PAGE = 500
 EventType = Literal["prediction", "odds", "status", "result"]
+# Refusals are JSON, not events: declared as such (FastAPI would give them the route's media
+# type, text/event-stream).
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": "refused (JSON error body)",
+           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    for code in ERRORS
+}  # fmt: skip
 
 
 def _sse(event: str, data: dict[str, Any], id: str | None = None) -> ServerSentEvent:
@@ -79,7 +86,7 @@ async def open_stream(request: Request, rt: Runtime) -> AsyncIterator[Lease]:
 @router.get(
     "/api/v1/stream",
     response_class=EventSourceResponse,
-    responses=ERRORS,
+    responses=JSON_ERRORS,
     tags=["predictions"],
 )
 async def stream(

@@ -92,7 +92,7 @@ class Repricer:
                 done = await self._publish(pending)
         except Exception as exc:
             metrics().repricing_failures.labels(kind).inc()
-            log.warning("re-pricing after a %s batch failed (the write stands): %s: %s",
+            log.warning("re-pricing after a feed batch (%s) failed (the write stands): %s: %s",
                         kind, type(exc).__name__, exc, exc_info=not _expected(exc))  # fmt: skip
             return Repriced("failed")
         metrics().repricing_latency.labels(kind).observe(time.perf_counter() - started)

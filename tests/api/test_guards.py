@@ -83,6 +83,18 @@ async def test_traffic_without_a_key_has_its_own_budget() -> None:
     assert not capacity.saturated()  # the API budget never shed
 
 
+async def test_streams_have_a_budget_of_their_own() -> None:
+    capacity = Capacity(2, 1, stream_limit=3)
+    app = Keyed(LoadShedder(SlowApp(hold=0.3), capacity, keyed=True))
+    async with _client(app) as client:
+        streams = [client.get("/api/v1/stream", headers={"x-key": "1"}) for _ in range(5)]
+        keyed = [client.post("/api/v1/predict", headers={"x-key": "1"}) for _ in range(2)]
+        results = await asyncio.gather(*streams, *keyed)
+    assert sorted(r.status_code for r in results[:5]) == [200] * 3 + [503] * 2
+    assert [r.status_code for r in results[5:]] == [200] * 2  # open streams used none of it
+    assert capacity.streams == 0 and capacity.peak == 2 and not capacity.saturated()
+
+
 class SlowBody:
     """Receives a body a chunk at a time, ``gap`` seconds apart, as a slow client sends it."""
 
@@ -173,6 +185,7 @@ def test_scope_of_each_route() -> None:
     assert required_scope("/api/v1/predict/batch") == "predictions"
     assert required_scope("/api/v1/predictions/today") == "predictions"
     assert required_scope("/api/v1/models/leaderboard") == "models"
+    assert required_scope("/api/v1/stream") == "predictions"
     assert required_scope("/health") is None
 
 

@@ -87,8 +87,11 @@ def fuzz_service(
         dsn = server.start()
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, ingest_all(dsn, data_dir)).result()
+        # Streams end after 0.2 s whatever a call asks (the harness bounds them too).
         svc = start_service(settings, dsn, tmp_path_factory.mktemp("fuzz"),
-                            FIRSTPITCH_INFERENCE="service", **UNHURRIED)  # fmt: skip
+                            FIRSTPITCH_INFERENCE="service", FIRSTPITCH_STREAM_MAX_SECONDS="0.2",
+                            FIRSTPITCH_STREAM_KEY=f"fp:fuzz-events:{uuid.uuid4().hex[:8]}",
+                            **UNHURRIED)  # fmt: skip
         try:
             yield svc
         finally:

@@ -288,7 +288,7 @@ async def test_filters_pick_games_dates_types_and_edges(svc: RunningService, db:
 @pytest.mark.parametrize("params, headers", [
     ({"date": "2021-13-01"}, {}), ({"min_edge": "2"}, {}), ({"game_id": "cin2021"}, {}),
     ({"type": "everything"}, {}), ({"max_seconds": "0"}, {}), ({}, {"Last-Event-ID": "abc"}),
-    ({"after": "12"}, {}),
+    ({"after": "12-"}, {}), ({"after": "1-2-3"}, {}),
 ])  # fmt: skip
 async def test_bad_filter_values_are_422(
     svc: RunningService, params: dict[str, str], headers: dict[str, str]

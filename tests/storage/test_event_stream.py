@@ -47,6 +47,10 @@ async def test_a_resume_older_than_what_is_kept_is_missed(redis_client: aioredis
     assert not await stream.missed_after(ids[4]) and not await stream.missed_after(ids[5])
     assert await stream.missed_after("99999999999999-0")  # not an id of this stream
     assert await _stream(redis_client).missed_after(ids[0])  # no such stream at all
+    assert not await _stream(redis_client).missed_after("0-0")
+    fresh = _stream(redis_client)
+    await add(fresh, 1)
+    assert await fresh.missed_after(ids[0])  # an id this stream never held (recreated empty)
 
 
 async def test_retention_by_count_bounds_the_stream(redis_client: aioredis.Redis) -> None:
