@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 
+from features.definitions import FEATURE_VERSION
+from features.store import FeatureStore
 from firstpitch.runtime import Endpoints, configure_environment
 from firstpitch.serve import launch, stop, wait_ready
 from firstpitch.settings import PROJECT_ROOT, Settings
@@ -61,7 +64,7 @@ async def prepare(dsn: str, data_dir: Path, first: date) -> str:
 
 
 async def run(
-    url: str, dsn: str, key: str, data_dir: Path, first: date, last: date
+    url: str, dsn: str, redis_url: str, key: str, data_dir: Path, first: date, last: date
 ) -> dict[str, Any]:
     events = build(data_dir, first, last)
     auth = {"Authorization": f"Bearer {key}"}
@@ -93,6 +96,16 @@ async def run(
         conn = await postgres.connect(dsn)
         try:
             vectors = await checks.cutoff_vectors(conn, {e.game_id for e in events}, 60)
+            rows = vectors.pop("offline_rows")
+            client = aioredis.Redis.from_url(redis_url)
+            try:
+                held, _ = await FeatureStore(client, 3600).read(list(rows), FEATURE_VERSION)
+            finally:
+                await client.aclose()
+            vectors["differ_features"] = {
+                g: checks.differing_features(held[g].values, rows[g]) if g in held else "not held"
+                for g in rows
+            }
             figures = await checks.performance(http, conn, first, last, events[-1].at)
         finally:
             await conn.close()
@@ -142,7 +155,7 @@ def main() -> int:
         if not wait_ready(url, proc):
             print("the service did not become ready", file=sys.stderr)
             return 1
-        summary = asyncio.run(run(url, dsn, key, settings.data_dir, first, last))
+        summary = asyncio.run(run(url, dsn, redis_url, key, settings.data_dir, first, last))
     finally:
         if proc is not None:
             stop(proc)

@@ -48,12 +48,24 @@ async def cutoff_vectors(conn: Conn, games: set[str], cutoff_minutes: int) -> di
     frame = frame.filter(frame["game_id"].is_in(sorted(games)))
     values = frame.select(FEATURE_NAMES).to_numpy().astype(np.float64)
     offline = {g: _hash(values[i]) for i, g in enumerate(frame["game_id"].to_list())}
+    differ = sorted(g for g, h in logged.items() if h != {offline.get(g)})
+    offline_rows = {g: values[i] for i, g in enumerate(frame["game_id"].to_list()) if g in differ}
     return {
         "games": len(games),
         "predicted_at_cutoff": len(logged),
         "missing": sorted(games - logged.keys()),
-        "differ": sorted(g for g, h in logged.items() if h != {offline.get(g)}),
+        "differ": differ,
+        "offline_rows": offline_rows,  # for naming what differs (not reported as such)
     }
+
+
+def differing_features(live: np.ndarray[Any, Any], offline: np.ndarray[Any, Any]) -> list[str]:
+    """The names whose values differ (NaN equals NaN)."""
+    return [
+        name
+        for name, a, b in zip(FEATURE_NAMES, live, offline, strict=True)
+        if not (a == b or (math.isnan(a) and math.isnan(b)))
+    ]
 
 
 async def performance(
