@@ -30,8 +30,9 @@ from ingest.retrosheet import ParsedGame, parse_game_log
 
 # "cutoff" is no feed record: at a game's cutoff the replay asks for its prediction, as a
 # client freezing its view would; that prediction's features are the game's as of its cutoff.
-KIND_ORDER = {"schedule": 0, "status": 1, "starters": 2, "lineups": 3, "odds": 4, "cutoff": 5,
-              "results": 6}  # fmt: skip
+# At one moment every fact comes before the predictions: what is known at a cutoff counts.
+KIND_ORDER = {"schedule": 0, "status": 1, "starters": 2, "lineups": 3, "odds": 4, "results": 5,
+              "cutoff": 6}  # fmt: skip
 CUTOFF = "cutoff"
 SCHEDULE_LOCAL = time(9, 0)
 STARTERS_LOCAL = time(10, 0)  # the day before: ingest/known_times.py
