@@ -267,3 +267,55 @@ def test_bad_statistics_queries_are_refused(client: httpx.Client) -> None:
     for path in ("/api/v1/models/firstpitch-home-win/recent-predictions",):
         assert client.get(path, params={"days": 0}).status_code == 422
         assert client.get(path, params={"limit": 501}).status_code == 422
+
+
+async def test_a_corrected_result_shows_in_the_statistics_at_once(
+    service: Any, ingested: str
+) -> None:
+    """A result sent through the feed resolves the game's logged predictions before the next
+    statistics request answers: the correction turns the game around, and back."""
+    conn = await connect(ingested)
+    try:
+        game = await conn.fetchval(
+            "SELECT game_id FROM games JOIN game_results USING (game_id)"
+            " WHERE game_date = '2021-06-02' ORDER BY game_id LIMIT 1")  # fmt: skip
+        held = dict(await conn.fetchrow("SELECT * FROM game_results WHERE game_id = $1", game))
+    finally:
+        await conn.close()
+    box = {k: held[k] for k in held if k.split("_", 1)[-1] in {"h", "hr", "bb", "k", "e", "er"}
+           and k.split("_", 1)[0] in {"home", "away"}}  # fmt: skip
+    original = {"game_id": game, "home_score": held["home_score"],
+                "away_score": held["away_score"], "known_at": held["known_at"].isoformat(),
+                "duration_min": held["duration_min"], "length_outs": held["length_outs"]} | box  # fmt: skip
+    flipped = original | {"home_score": held["away_score"], "away_score": held["home_score"]}
+    recent = "/api/v1/models/firstpitch-home-win/recent-predictions"
+    perf = "/api/v1/models/firstpitch-home-win/performance"
+    span = {"date_from": "2021-06-02", "date_to": "2021-06-02"}
+    async with httpx.AsyncClient(base_url=service.url, headers=service.headers, timeout=60) as c:
+        assert (await c.post("/api/v1/predict", json={"game_id": game})).status_code == 200
+
+        async def actual() -> int | None:
+            rows = (await c.get(recent, params={"limit": 500, "days": 3650})).json()
+            return next(p["actual"] for p in rows["predictions"] if p["game_id"] == game)
+
+        for _ in range(100):  # the prediction itself is logged asynchronously
+            listed = (await c.get(recent, params={"limit": 500, "days": 3650})).json()
+            if any(p["game_id"] == game for p in listed["predictions"]):
+                break
+            await asyncio.sleep(0.1)
+        won = int(held["home_score"] > held["away_score"])
+        assert await actual() == won
+        before = (await c.get(perf, params=span)).json()
+        try:
+            fed = await c.post("/api/v1/feed/results", json={"records": [flipped]})
+            assert fed.status_code == 200, fed.text
+            assert fed.json()["corrected_games"] == [game]
+            assert await actual() == 1 - won  # at once: no wait between the feed and the read
+            after = (await c.get(perf, params=span)).json()
+            assert after["resolved"] == before["resolved"]
+            assert after["log_loss"] != before["log_loss"]
+        finally:
+            back = await c.post("/api/v1/feed/results", json={"records": [original]})
+            assert back.status_code == 200, back.text
+        assert await actual() == won
+        assert (await c.get(perf, params=span)).json()["log_loss"] == before["log_loss"]
