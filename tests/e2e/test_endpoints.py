@@ -188,17 +188,17 @@ def test_errors_are_clear_and_never_5xx(client: httpx.Client) -> None:
 async def test_performance_for_a_date_range_equals_a_recomputation_from_the_log(
     service: Any, ingested: str
 ) -> None:
-    """Predictions of three June days, then the performance endpoints for those dates: each
+    """Predictions of two June weeks, then the performance endpoints for those dates: each
     figure equals one recomputed in Python from the log, the results and the snapshots."""
     from datetime import UTC, date, datetime
 
     from replay.recompute import recompute
 
-    days = {"date_from": "2021-06-01", "date_to": "2021-06-03"}
+    days = {"date_from": "2021-06-01", "date_to": "2021-06-14"}
     conn = await connect(ingested)
     try:
         ids = [r["game_id"] for r in await conn.fetch(
-            "SELECT game_id FROM games WHERE game_date BETWEEN '2021-06-01' AND '2021-06-03'"
+            "SELECT game_id FROM games WHERE game_date BETWEEN '2021-06-01' AND '2021-06-14'"
             " ORDER BY game_id")]  # fmt: skip
         async with httpx.AsyncClient(
             base_url=service.url, headers=service.headers, timeout=60
@@ -221,7 +221,7 @@ async def test_performance_for_a_date_range_equals_a_recomputation_from_the_log(
                 perf[name] = resp.json()
             board = (await client.get("/api/v1/models/leaderboard", params=days)).json()
         now = datetime(2021, 7, 4, 15, tzinfo=UTC)
-        span = (date(2021, 6, 1), date(2021, 6, 3))
+        span = (date(2021, 6, 1), date(2021, 6, 14))
         for name, ptype in (("firstpitch-home-win", "moneyline"),
                             ("firstpitch-total-over", "total")):  # fmt: skip
             body = perf[name]
@@ -229,7 +229,7 @@ async def test_performance_for_a_date_range_equals_a_recomputation_from_the_log(
                 body["model_version"]
             ]
             assert (body["date_from"], body["date_to"], body["days"]) == ("2021-06-01",
-                                                                         "2021-06-03", 3)  # fmt: skip
+                                                                         "2021-06-14", 14)  # fmt: skip
             assert body["predictions"] == ref["predictions"] >= len(ids) - 2
             assert body["resolved"] == ref["resolved"] > 0
             for field in ("log_loss", "brier", "roi", "closing_line_value", "accuracy", "auc"):
@@ -240,7 +240,9 @@ async def test_performance_for_a_date_range_equals_a_recomputation_from_the_log(
             assert body["bets"] == ref["bets"] and body["clv_bets"] == ref["clv_bets"]
             ranked = [e for e in board["leaderboard"] if e["model_name"] == name]
             assert ranked and ranked[0]["log_loss"] == body["log_loss"]
-        assert perf["firstpitch-home-win"]["clv_bets"] > 0
+        # Not vacuous: some recommended bet had a closing price to compare with (models that
+        # start from the opening line recommend few bets; two weeks hold some).
+        assert sum(p["clv_bets"] for p in perf.values()) > 0
     finally:
         await conn.close()
 
