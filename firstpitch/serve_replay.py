@@ -1,7 +1,7 @@
 """``firstpitch serve --replay DATE``: the demo with a season replay beside it.
 
 The service then serves a world of its own on the same servers: a database holding the
-history before DATE (``replay_YYYYMMDD``, loaded afresh each time) and Redis database 1
+history before DATE (``replay``, loaded afresh each time) and Redis database 1
 (emptied), with a drivable clock that starts the day before; once the service is ready,
 ``firstpitch replay`` plays the days from DATE through its feed, so games, odds moves and
 results arrive as they did. The champions are the ones the state directory already holds.
@@ -23,6 +23,7 @@ from ingest.history_cut import keep_before
 from ingest.loader import ingest
 from storage import api_keys, postgres
 
+DATABASE = "replay"  # on the same server, loaded afresh by every replay
 REDIS_DB = 1
 
 
@@ -46,14 +47,13 @@ async def prepare(
     settings: Settings, endpoints: Endpoints, plan: ReplayPlan
 ) -> tuple[Endpoints, str]:
     """The replay's own database and Redis database; returns them and a feed key."""
-    name = f"replay_{plan.first:%Y%m%d}"
     admin = await postgres.connect(endpoints.postgres_dsn)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute("DROP DATABASE IF EXISTS replay WITH (FORCE)")
+        await admin.execute("CREATE DATABASE replay")
     finally:
         await admin.close()
-    dsn = f"{endpoints.postgres_dsn.rsplit('/', 1)[0]}/{name}"
+    dsn = f"{endpoints.postgres_dsn.rsplit('/', 1)[0]}/{DATABASE}"
     conn = await postgres.connect(dsn)
     try:
         await ingest(conn, settings.data_dir, set(range(2005, plan.first.year + 1)))

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +152,28 @@ def bound_streams(context: HookContext, case: Case[Any], **kwargs: Any) -> None:
         case.query = query
 
 
+CLOCK_PATH = "/api/v1/clock"
+CLOCK_PIN = "2021-07-04T15:00:00Z"  # the fuzzed service's pinned instant (tests/e2e)
+
+
+def pin_clock(context: HookContext, case: Case[Any], **kwargs: Any) -> None:
+    """A valid ``POST /api/v1/clock`` drives the clock to CLOCK_PIN, whatever instant was
+    generated: a clock driven to 1970 or 9999 would turn later calls into 409s. Negative
+    cases, and bodies that are not an instant, are left to be refused."""
+    if case.operation.path != CLOCK_PATH or case.method.upper() != "POST":
+        return
+    if case.meta is not None and case.meta.generation.mode.is_negative:
+        return  # a case meant to be refused stays as generated
+    body = case.body
+    if isinstance(body, dict) and set(body) == {"now"} and isinstance(body["now"], str):
+        try:
+            moment = datetime.fromisoformat(body["now"].replace("Z", "+00:00"))
+        except ValueError:
+            return
+        if moment.tzinfo is not None:
+            case.body = {"now": CLOCK_PIN}
+
+
 class Tally:
     """Counts of calls, statuses (overall and per operation) and check results."""
 
@@ -197,8 +220,9 @@ def install(hooks: HookDispatcher, tally: Tally | None = None) -> None:
     from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
     # before_call exists only globally (schemathesis dispatches it for every call).
-    if bound_streams not in GLOBAL_HOOK_DISPATCHER.get_all_by_name("before_call"):
-        GLOBAL_HOOK_DISPATCHER.register_hook_with_name(bound_streams, "before_call")
+    for hook in (bound_streams, pin_clock):
+        if hook not in GLOBAL_HOOK_DISPATCHER.get_all_by_name("before_call"):
+            GLOBAL_HOOK_DISPATCHER.register_hook_with_name(hook, "before_call")
     if tally is not None:
         hooks.register_hook_with_name(tally.after_call, "after_call")
         hooks.register_hook_with_name(tally.after_validate, "after_validate")

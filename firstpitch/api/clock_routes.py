@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from firstpitch.api.routes import ERRORS, POST_ERRORS, Runtime
@@ -56,6 +57,14 @@ async def set_clock(body: DriveClock, rt: Runtime) -> dict[str, Any]:
         )
     previous = await driven_clock.drive(rt.redis, rt.clock, body.now)
     return _state(rt) | {"previous": previous}
+
+
+@router.api_route(
+    "/api/v1/clock", methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False
+)
+async def clock_methods() -> None:
+    """Both methods in Allow (the router would name only the first route's)."""
+    raise StarletteHTTPException(405, headers={"Allow": "GET, POST"})
 
 
 class ClockFollower:

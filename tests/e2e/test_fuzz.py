@@ -87,10 +87,14 @@ def fuzz_service(
         dsn = server.start()
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, ingest_all(dsn, data_dir)).result()
-        # Streams end after 0.2 s whatever a call asks (the harness bounds them too).
+        # Streams end after 0.2 s whatever a call asks (the harness bounds them too). The
+        # clock is drivable, so that its operation can answer 2xx; the harness drives it only
+        # to the pinned instant, and its Redis database is the fuzz service's own.
+        redis_url = settings.redis_url.get_secret_value().rsplit("/", 1)[0] + "/6"  # type: ignore[union-attr]
         svc = start_service(settings, dsn, tmp_path_factory.mktemp("fuzz"),
                             FIRSTPITCH_INFERENCE="service", FIRSTPITCH_STREAM_MAX_SECONDS="0.2",
                             FIRSTPITCH_STREAM_KEY=f"fp:fuzz-events:{uuid.uuid4().hex[:8]}",
+                            FIRSTPITCH_CLOCK_DRIVABLE="true", FIRSTPITCH_REDIS_URL=redis_url,
                             **UNHURRIED)  # fmt: skip
         try:
             yield svc
