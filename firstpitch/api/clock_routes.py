@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,7 +30,14 @@ class DriveClock(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"now": "2021-06-01T13:00:00Z"}]}
     )
-    now: AwareDatetime = Field(description="the instant to move the clock to")
+    now: AwareDatetime = Field(description="the instant to move the clock to (ISO 8601)")
+
+    @field_validator("now", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        if not isinstance(value, str):  # not a number of seconds: an instant, written out
+            raise ValueError("an ISO 8601 date-time with its offset, e.g. 2021-06-01T13:00:00Z")
+        return value
 
 
 class DrivenClock(ClockState):

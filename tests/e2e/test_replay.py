@@ -165,3 +165,4 @@ def test_a_production_clock_cannot_be_driven(client: httpx.Client) -> None:
     assert refused.status_code == 403 and refused.json()["error"] == "clock_not_drivable"
     assert client.get("/api/v1/clock").json() == state.json()
     assert client.post("/api/v1/clock", json={"now": "2021-07-05"}).status_code == 422
+    assert client.post("/api/v1/clock", json={"now": 0}).status_code == 422
