@@ -6,6 +6,7 @@ Timestamps travel as epoch microseconds, so nothing depends on text time-zone pa
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -42,10 +43,11 @@ ANNOUNCED_SQL = """SELECT a.game_id, a.side, a.kind, array_to_string(a.players, 
 # Where the incremental state is: the oldest transaction still running when it last read.
 # Any result written since has change_xid >= it (migration 0007), committed or not then.
 MARK_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
-# One statement, one snapshot: the new mark, and whether anything changed since the old one.
+# One statement, one snapshot: the new mark, and whether anything changed since the old one
+# (the newest change_xid, read off the end of its index: constant time, whatever the stats).
 CHANGED_SQL = (
     "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS mark, "
-    "EXISTS (SELECT 1 FROM game_results WHERE change_xid >= $1::text::xid8) AS changed"
+    "COALESCE((SELECT max(change_xid) FROM game_results) >= $1::text::xid8, false) AS changed"
 )
 
 GAME_SCHEMA = {
@@ -185,17 +187,21 @@ async def load_history(conn: Conn, until: datetime | None = None) -> History:
         return History(games, results, await load_snapshots(conn), await load_announced(conn), mark)
 
 
+@functools.cache
+def _nothing() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """No games and no results (frames are never changed in place: one pair serves all)."""
+    return _games(pl.DataFrame(schema=GAME_SCHEMA)), _times(
+        pl.DataFrame(schema=RESULT_SCHEMA), "known_at"
+    )
+
+
 async def load_changes(conn: Conn, since_mark: int) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Results written since ``since_mark`` (and some seen before), their games, and the new
     mark: one snapshot. When nothing changed, one round trip."""
     row = await conn.fetchrow(CHANGED_SQL, str(since_mark))
     assert row is not None
     if not row["changed"]:
-        return (
-            _games(pl.DataFrame(schema=GAME_SCHEMA)),
-            _times(pl.DataFrame(schema=RESULT_SCHEMA), "known_at"),
-            int(row["mark"]),
-        )
+        return (*_nothing(), int(row["mark"]))
     async with _one_snapshot(conn):
         mark = int(await conn.fetchval(MARK_SQL))
         games, results = await load_results(conn, since_mark=since_mark)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import polars as pl
 
 from features import elo
 from features import ratings as player_ratings
+from features.row_index import RowIndex
 
 PARK_WINDOW = 243  # ~3 seasons of home games
 LEAGUE_WINDOW = 2430  # ~1 season of games
@@ -154,6 +156,29 @@ def league_timeline(done: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+class Index(NamedTuple):
+    """Row positions by key of the timelines that grow at their end (features/row_index.py)."""
+
+    batters: RowIndex
+    starters: RowIndex
+    defence: RowIndex
+    grounds: RowIndex
+    ratings: RowIndex
+
+    @classmethod
+    def build(cls, players: player_ratings.Timelines, ratings: pl.DataFrame) -> Index:
+        return cls(*_player_index(players), RowIndex.build(ratings["team"]))
+
+
+PLAYER_KEYS = ("player", "player", "team", "park_id")  # of player_ratings.Timelines' frames
+PlayerIndex = tuple[RowIndex, RowIndex, RowIndex, RowIndex]
+
+
+def _player_index(p: player_ratings.Timelines) -> PlayerIndex:
+    b, s, d, g = (RowIndex.build(frame[key]) for frame, key in zip(p, PLAYER_KEYS, strict=True))
+    return b, s, d, g
+
+
 @dataclass(frozen=True)
 class Timelines:
     """Every timeline the features join as of a target's horizon. Immutable: an update
@@ -166,35 +191,47 @@ class Timelines:
     ratings: pl.DataFrame  # Elo: two rows per finished game, (known_at, game_id) order
     players: player_ratings.Timelines  # player ratings (features/ratings.py), by player/team/park
     rating_state: player_ratings.RatingState  # after the last finished game; never changed in place
+    index: Index | None = None  # None on the view ``restrict`` returns
 
     @classmethod
     def build(cls, done: pl.DataFrame) -> Timelines:
         """From scratch: ``done`` holds every finished game, in (known_at, game_id) order."""
         state = player_ratings.RatingState()
+        players = player_ratings.fold(player_ratings.rated(done), state)
+        ratings = elo.rating_timeline(done)
         return cls(
             teams=team_timeline(done),
             pitchers=pitcher_timeline(done),
             parks=park_timeline(done),
             league=league_timeline(done),
-            ratings=elo.rating_timeline(done),
-            players=player_ratings.fold(player_ratings.rated(done), state),
+            ratings=ratings,
+            players=players,
             rating_state=state,
+            index=Index.build(players, ratings),
         )
 
     def _players(
         self, done: pl.DataFrame, first: int
-    ) -> tuple[player_ratings.Timelines, player_ratings.RatingState]:
-        """The player ratings once ``done`` holds new results from index ``first`` on: folded
-        on from the held state when they all come after the held ones, else from scratch."""
+    ) -> tuple[player_ratings.Timelines, player_ratings.RatingState, PlayerIndex]:
+        """The player ratings (and their index) once ``done`` holds new results from index
+        ``first`` on: folded on from the held state when they all come after the held ones,
+        else from scratch."""
         state = player_ratings.RatingState()
-        if first < self.rating_state_games:
-            return player_ratings.fold(player_ratings.rated(done), state), state
+        if first < self.rating_state_games or self.index is None:
+            players = player_ratings.fold(player_ratings.rated(done), state)
+            return players, state, _player_index(players)
         state = copy.deepcopy(self.rating_state)
         added = player_ratings.fold(player_ratings.rated(done.slice(first)), state)
         joined = player_ratings.Timelines(
             *(pl.concat([a, b]) for a, b in zip(self.players, added, strict=True))
         )
-        return joined, state
+        b, s, d, g = (
+            at.splice(held.height, new[key])
+            for at, held, new, key in zip(
+                self.index[:4], self.players, added, PLAYER_KEYS, strict=True
+            )
+        )
+        return joined, state, (b, s, d, g)
 
     @property
     def rating_state_games(self) -> int:
@@ -215,47 +252,50 @@ class Timelines:
         assert isinstance(first, int)
         start = max(0, first - (LEAGUE_WINDOW - 1))
         league = league_timeline(done.slice(start))
-        players, rating_state = self._players(done, first)
+        players, rating_state, player_index = self._players(done, first)
+        ratings = elo.extend(self.ratings, done, first)
+        ratings_index = (
+            self.index.ratings.splice(2 * first, ratings["team"].slice(2 * first))
+            if self.index is not None
+            else RowIndex.build(ratings["team"])
+        )
         return Timelines(
             teams=_rekey(self.teams, team_timeline(involved), "team", teams),
             pitchers=_rekey(self.pitchers, pitcher_timeline(pitched), "pitcher", pitchers),
             parks=_rekey(self.parks, park_timeline(at_parks), "park_id", parks),
             league=pl.concat([self.league.slice(0, first), league.slice(first - start)]),
-            ratings=elo.extend(self.ratings, done, first),
+            ratings=ratings,
             players=players,
             rating_state=rating_state,
+            index=Index(*player_index, ratings_index),
         )
 
     def restrict(self, base: pl.DataFrame) -> Timelines:
         """Only the rows an as-of join for ``base``'s targets can match: their teams,
         starters and parks, and the league rows from the last one before the earliest
         horizon on. The joins on the result equal those on the whole timelines."""
-        teams = pl.concat([base["home_team"], base["away_team"]]).unique().implode()
-        sps = pl.concat([base["home_sp_id"], base["away_sp_id"]]).drop_nulls().unique().implode()
-        parks = base["park_id"].unique().implode()
-        lo, hi = base["horizon"].min(), base["horizon"].max()
-        before = self.league.filter(pl.col("known_at") <= lo).height
-        upto = self.league.filter(pl.col("known_at") <= hi).height
+        if base.is_empty():
+            return self
+        teams = pl.concat([base["home_team"], base["away_team"]]).unique()
+        sps = pl.concat([base["home_sp_id"], base["away_sp_id"]]).drop_nulls().unique()
+        parks = base["park_id"].unique()
+        known, horizons = self.league["known_at"], base["horizon"].sort()
+        before, upto = known.search_sorted(horizons.gather([0, -1]), side="right").to_list()
         start = max(0, before - 1)
-        batters = (
-            pl.concat([base["home_lineup"].explode(), base["away_lineup"].explode()])
-            .drop_nulls()
-            .unique()
-            .implode()
+        batters = pl.concat([base["home_lineup"].explode(), base["away_lineup"].explode()])
+        teams_, pitchers_, parks_ = pl.collect_all(
+            [
+                self.teams.lazy().filter(pl.col("team").is_in(teams.implode())),
+                self.pitchers.lazy().filter(pl.col("pitcher").is_in(sps.implode())),
+                self.parks.lazy().filter(pl.col("park_id").is_in(parks.implode())),
+            ]
         )
-        p = self.players
-        teams_, pitchers_, parks_, ratings_, batters_, starters_, defence_, grounds_ = (
-            pl.collect_all(
-                [
-                    self.teams.lazy().filter(pl.col("team").is_in(teams)),
-                    self.pitchers.lazy().filter(pl.col("pitcher").is_in(sps)),
-                    self.parks.lazy().filter(pl.col("park_id").is_in(parks)),
-                    self.ratings.lazy().filter(pl.col("team").is_in(teams)),
-                    p.batters.lazy().filter(pl.col("player").is_in(batters)),
-                    p.pitchers.lazy().filter(pl.col("player").is_in(sps)),
-                    p.teams.lazy().filter(pl.col("team").is_in(teams)),
-                    p.parks.lazy().filter(pl.col("park_id").is_in(parks)),
-                ]
+        index = self.index or Index.build(self.players, self.ratings)
+        p, wanted = self.players, (batters, sps, teams, parks)
+        players = player_ratings.Timelines(
+            *(
+                at.take(frame, keys.to_list())
+                for at, frame, keys in zip(index[:4], p, wanted, strict=True)
             )
         )
         return Timelines(
@@ -263,8 +303,8 @@ class Timelines:
             pitchers=pitchers_,
             parks=parks_,
             league=self.league.slice(start, upto - start),
-            ratings=ratings_,
-            players=player_ratings.Timelines(batters_, starters_, defence_, grounds_),
+            ratings=index.ratings.take(self.ratings, teams.to_list()),
+            players=players,
             rating_state=self.rating_state,
         )
 
