@@ -12,10 +12,14 @@ nothing). By kind, for each game touched, at the service's clock:
   as-of; the filter's edge is the current price's);
 - odds between the cutoff and first pitch: the prediction is frozen, its recommendations are
   re-priced at the current price (``pricing.reprice``) -> ``odds``;
-- status: ``status`` with the record and the game's status now;
+- status and schedule records may move or call off a game, so what is held for it (the
+  vector and the cached prediction, both computed for the old first pitch) is dropped: the
+  next request computes them for the game as it now stands. A status change also publishes
+  ``status`` with the record and the game's status now, and a game it leaves ahead of its
+  (new) cutoff is re-predicted as above (in the same transaction as the drop);
 - results: ``result`` with the score and the settlement of the prediction standing at the
   cutoff (``pricing.settle``);
-- schedules, and anything after first pitch: nothing.
+- anything after first pitch: nothing.
 
 Failure after the commit: the feed write stands (it is the source of truth). Everything is
 computed before anything is written, and the Redis writes of a batch (vectors, cache
@@ -83,13 +87,13 @@ class Repricer:
         self.timeout_s, self.default_model = timeout_s, default_model
 
     async def after_feed(self, kind: str, changed: list[FeedRecord], request_id: str) -> Repriced:
-        if not changed or kind == "schedule":
+        if not changed:
             return Repriced("nothing")
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                pending = await self._compute(kind, changed, request_id)
-                done = await self._publish(pending)
+                pending, dropped = await self._compute(kind, changed, request_id)
+                done = await self._publish(pending, dropped)
         except Exception as exc:
             metrics().repricing_failures.labels(kind).inc()
             log.warning("re-pricing after a feed batch (%s) failed (the write stands): %s: %s",
@@ -98,20 +102,23 @@ class Repricer:
         metrics().repricing_latency.labels(kind).observe(time.perf_counter() - started)
         return done
 
-    async def _compute(self, kind: str, changed: list[FeedRecord], rid: str) -> list[_Pending]:
+    async def _compute(
+        self, kind: str, changed: list[FeedRecord], rid: str
+    ) -> tuple[list[_Pending], list[str]]:
+        """The events to publish and the Redis keys to drop, all computed before any write."""
         now = self.clock.now()
         ids = sorted({r.game_id for r in changed})
+        moved = kind in ("status", "schedule")
         async with self.db.connection() as conn:
             games = await q.games(conn, ids)
             if kind == "results":
                 standing = await q.standing(conn, ids)
                 return [self._result(r, games[r.game_id], standing.get(r.game_id))
-                        for r in changed if isinstance(r, Result)]  # fmt: skip
-            if kind == "status":
-                return [self._status(r, games[r.game_id])
-                        for r in changed if isinstance(r, StatusChange)]  # fmt: skip
+                        for r in changed if isinstance(r, Result)], []  # fmt: skip
+            out = [self._status(r, games[r.game_id])
+                   for r in changed if isinstance(r, StatusChange)]  # fmt: skip
             before, frozen = [], []
-            for g in ids:
+            for g in ids if kind != "schedule" else ():
                 start, status = games[g]["scheduled_start"], games[g]["status"]
                 if status in GONE or now >= start:
                     continue
@@ -121,10 +128,18 @@ class Repricer:
                 elif kind == "odds":
                     frozen.append(g)
             prices = await q.current_prices(conn, before + frozen, now) if before or frozen else {}
-        out = await self._predictions(before, games, prices, now, kind, rid) if before else []
+        dropped = await self._held_keys(ids) if moved else []
+        if before:
+            out += await self._predictions(before, games, prices, now, kind, rid)
         if frozen:
             out += await self._odds(frozen, games, prices, now)
-        return out
+        return out, dropped
+
+    async def _held_keys(self, ids: list[str]) -> list[str]:
+        """The feature-store and prediction-cache keys of ``ids``."""
+        predictor = await self.predictor()
+        version = predictor.served.feature_version
+        return [k for g in ids for k in (feature_store.key(version, g), predictor.cache.key(g))]
 
     async def _predictions(self, ids: list[str], games: dict[str, dict[str, Any]],
                            prices: dict[str, dict[str, dict[str, Any]]], now: datetime,
@@ -203,10 +218,12 @@ class Repricer:
             payload["profit"] = sum(s["profit"] for s in settled.values())
         return _Pending("result", r.game_id, str(game["game_date"]), None, payload)
 
-    async def _publish(self, pending: list[_Pending]) -> Repriced:
-        if not pending:
+    async def _publish(self, pending: list[_Pending], dropped: list[str]) -> Repriced:
+        if not pending and not dropped:
             return Repriced("done")
         pipe = self.redis.pipeline(transaction=True)
+        if dropped:  # first: a re-prediction in the same transaction writes its keys afresh
+            pipe.delete(*dropped)
         at: list[int] = []
         for p in pending:
             for key, value, ttl in p.writes:

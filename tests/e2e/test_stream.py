@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,39 @@ async def test_filters_pick_games_dates_types_and_edges(svc: RunningService, db:
         other_day.events[-1].event == "end" and other_day.events[-1].data["reason"] == "max_seconds"
     )
     assert any(e.event == "heartbeat" for e in other_day.events)
+
+
+async def test_a_moved_game_drops_what_was_held_for_its_old_first_pitch(
+    svc: RunningService,
+) -> None:
+    """A game moved later is re-predicted for its new first pitch; one called off keeps no
+    vector or answer computed for the time it no longer has."""
+    moved, called_off = "KCA202107040", "COL202107040"  # 18:05 and 19:05 UTC
+    async with keyed(svc) as http:
+        for game in (moved, called_off):
+            resp = await http.get(f"/api/v1/predict/{game}")
+            assert resp.status_code == 200, resp.text
+        again = (await http.get(f"/api/v1/predict/{called_off}")).json()
+        assert again["cache_hit"] is True  # held until the status change below
+    answer = await feed(svc, "status", [
+        {"game_id": moved, "status": "rescheduled", "scheduled_start": "2021-07-04T23:40:00Z",
+         "reason": "rain", "known_at": "2021-07-04T16:20:00Z"},
+        {"game_id": called_off, "status": "postponed", "reason": "rain",
+         "known_at": "2021-07-04T16:21:00Z"},
+    ])  # fmt: skip
+    published = sorted((e["type"], e["game_id"]) for e in answer["events"])
+    assert published == [("prediction", moved), ("status", called_off), ("status", moved)]
+    async with keyed(svc) as http:
+        now_moved = (await http.get(f"/api/v1/predict/{moved}")).json()
+        now_off = (await http.get(f"/api/v1/predict/{called_off}")).json()
+    assert now_moved["cache_hit"] is True  # the re-prediction, made for the new time
+    assert datetime.fromisoformat(now_moved["scheduled_start"]) == datetime(
+        2021, 7, 4, 23, 40, tzinfo=UTC
+    )
+    assert datetime.fromisoformat(now_moved["feature_cutoff_time"]) == datetime(
+        2021, 7, 4, 22, 40, tzinfo=UTC
+    )
+    assert now_off["cache_hit"] is False  # the held answer was dropped with the vector
 
 
 @pytest.mark.parametrize("params, headers", [
