@@ -1,5 +1,11 @@
 """``firstpitch feed KIND FILE|-``: live facts from JSON lines or CSV, through the same
-validation and write path as ``POST /api/v1/feed/{kind}`` (one batch: all or nothing)."""
+validation and write path as ``POST /api/v1/feed/{kind}``.
+
+Written to the database directly (one batch: all or nothing), the facts are what features,
+performance and the next predictions see, but only the service publishes events: with
+``--url`` the records go through a running service's feed API instead (validated first, as a
+whole, against the service's clock, then posted in batches of API_BATCH), so they are
+re-priced and streamed exactly as a POST's are."""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ import csv
 import io
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -47,6 +53,19 @@ def feed(
         str | None,
         typer.Option("--format", help="jsonl or csv (default: from the file name; - is jsonl)."),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="FIRSTPITCH_URL",
+            help="A running service: post through its feed API (re-priced, events streamed) "
+            "instead of writing to the database.",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", envvar="FIRSTPITCH_API_KEY", help="A feed-scope API key (--url)."),
+    ] = None,
 ) -> None:
     """Write live facts (idempotent: sending the same records again changes nothing)."""
     from firstpitch.clock import Clock
@@ -67,11 +86,15 @@ def feed(
         console.print(f"[red]error:[/red] {source}: {exc}")
         raise typer.Exit(2) from None
     settings = Settings()
+    skew = timedelta(seconds=settings.feed_max_skew_s)
+    if url is not None:
+        _through_service(url, key, kind, raw, skew)
+        return
     now = Clock(settings.now, settings.tz).now()
     dsn = resolve_postgres(settings)
 
     async def go() -> dict[str, Any]:
-        records = validate(kind, raw, now, timedelta(seconds=settings.feed_max_skew_s))
+        records = validate(kind, raw, now, skew)
         conn = await connect(dsn)
         try:
             await migrate(conn)
@@ -82,8 +105,55 @@ def feed(
     try:
         outcome = asyncio.run(go())
     except FeedError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        for d in exc.details:
-            console.print(f"  record {d['index']}: {d['field'] or '(record)'}: {d['reason']}")
-        raise typer.Exit(2) from None
+        _refused(exc)
     print(json.dumps(outcome))
+
+
+def _refused(exc: Any) -> NoReturn:
+    console.print(f"[red]error:[/red] {exc.message}")
+    for d in exc.details:
+        console.print(f"  record {d['index']}: {d['field'] or '(record)'}: {d['reason']}")
+    raise typer.Exit(2) from None
+
+
+def _through_service(url: str, key: str | None, kind: str, raw: list[Any], skew: timedelta) -> None:
+    """Validate every record against the service's clock, then post them in batches; prints
+    the summed counts and every event published. A refused batch stops the run (the batches
+    before it stand: the answer says how many)."""
+    import httpx
+
+    from ingest.feed_records import API_BATCH, FeedError, validate
+    from replay.driver import ReplayError, post
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def go() -> dict[str, Any]:
+        total: dict[str, Any] = {"kind": kind, "received": 0, "inserted": 0, "updated": 0,
+                                 "unchanged": 0, "corrected_games": [], "batches": 0,
+                                 "repricing": [], "events": []}  # fmt: skip
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+            clock = await client.get("/api/v1/clock")
+            if clock.status_code != 200:
+                raise ReplayError(f"clock: HTTP {clock.status_code}: {clock.text[:500]}")
+            validate(kind, raw, datetime.fromisoformat(clock.json()["now"]), skew)
+            for i in range(0, len(raw), API_BATCH):
+                try:
+                    answer = await post(client, f"/api/v1/feed/{kind}",
+                                        {"records": raw[i : i + API_BATCH]}, f"records {i}-")  # fmt: skip
+                except ReplayError as exc:
+                    raise ReplayError(f"{exc} (after {total['batches']} batches written)") from None
+                for name in ("received", "inserted", "updated", "unchanged"):
+                    total[name] += answer[name]
+                total["corrected_games"] += answer["corrected_games"]
+                total["repricing"].append(answer["repricing"])
+                total["events"] += answer["events"]
+                total["batches"] += 1
+        return total
+
+    try:
+        print(json.dumps(asyncio.run(go())))
+    except FeedError as exc:
+        _refused(exc)
+    except (ReplayError, httpx.HTTPError) as exc:
+        console.print(f"[red]error:[/red] {url}: {exc}")
+        raise typer.Exit(1) from None

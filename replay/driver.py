@@ -49,7 +49,7 @@ class ReplayReport:
 RETRIES = 30  # a rate-limited (429) or overloaded (503) post waits its Retry-After
 
 
-async def _post(
+async def post(
     client: httpx.AsyncClient,
     path: str,
     body: Any,
@@ -84,21 +84,21 @@ async def play(
         if at != clock:
             if speed > 0 and clock is not None:
                 await asyncio.sleep(min(max_wait_s, (at - clock).total_seconds() / speed))
-            await _post(client, "/api/v1/clock", {"now": at.isoformat()}, "clock")
+            await post(client, "/api/v1/clock", {"now": at.isoformat()}, "clock")
             clock = at
             report.clock_moves += 1
         if kind == CUTOFF:
             for i in range(0, len(records), PREDICT_BATCH):
                 ids = [r["game_id"] for r in records[i : i + PREDICT_BATCH]]
                 rid = {"X-Request-ID": f"{REQUEST_PREFIX}-{at:%Y%m%dT%H%M}-{i}"}
-                answers = await _post(client, "/api/v1/predict/batch", {"game_ids": ids},
+                answers = await post(client, "/api/v1/predict/batch", {"game_ids": ids},
                                       f"predictions at {at.isoformat()}", rid)  # fmt: skip
                 report.predictions += len(answers)
             continue
         for i in range(0, len(records), API_BATCH):
             chunk = records[i : i + API_BATCH]
             sent = time.time()
-            answer = await _post(
+            answer = await post(
                 client, f"/api/v1/feed/{kind}", {"records": chunk}, f"{kind} at {at.isoformat()}"
             )
             if on_answer:

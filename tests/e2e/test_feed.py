@@ -65,6 +65,23 @@ async def test_a_game_announced_live_is_predicted_at_the_feeds_prices(
             assert pred.status_code == 200, pred.text
             bet = pred.json()["betting_recommendations"]["moneyline"]
             assert bet["odds"] in (-140, 120)  # priced at what the feed sent
+
+        # The command line through the service: re-priced and published like a POST.
+        token = feeder["Authorization"].removeprefix("Bearer ")
+        moved = ODDS | {"source": "book-c", "home_price": -150, "away_price": 130}
+        posted = _cli(dsn, "odds", "-", "--url", svc.url, "--key", token,
+                      stdin=json.dumps(moved) + "\n")  # fmt: skip
+        assert posted.returncode == 0, posted.stderr
+        answer = json.loads(posted.stdout)
+        assert (answer["inserted"], answer["batches"], answer["repricing"]) == (1, 1, ["done"])
+        assert [(e["type"], e["game_id"]) for e in answer["events"]] == [
+            ("prediction", GAME["game_id"])
+        ]
+        late = _cli(dsn, "odds", "-", "--url", svc.url, "--key", token,
+                    stdin=json.dumps(ODDS | {"observed_at": "2021-07-04T18:00:00Z"}) + "\n")  # fmt: skip
+        assert late.returncode == 2 and "record 0: observed_at" in late.stderr  # its clock
+        unkeyed = _cli(dsn, "odds", "-", "--url", svc.url, stdin=json.dumps(moved) + "\n")
+        assert unkeyed.returncode == 1 and "HTTP 401" in unkeyed.stderr
     finally:
         svc.stop()
 
