@@ -70,9 +70,13 @@ async def feed(
     skew = timedelta(seconds=rt.settings.feed_max_skew_s)
     try:
         records = validate(kind, body.records, rt.clock.now(), skew, API_BATCH)
-        async with rt.db.connection() as conn:
-            outcome = await feed_store.write(conn, kind, records)
     except FeedError as exc:
         raise InvalidFeed(exc.message, exc.details) from None
-    done = await rt.repricer.after_feed(kind, outcome.changed, rid)
+    async with rt.repricer.in_order(r.game_id for r in records):
+        try:
+            async with rt.db.connection() as conn:
+                outcome = await feed_store.write(conn, kind, records)
+        except FeedError as exc:
+            raise InvalidFeed(exc.message, exc.details) from None
+        done = await rt.repricer.after_feed(kind, outcome.changed, rid)
     return outcome.to_dict() | {"repricing": done.status, "events": done.events}

@@ -21,6 +21,11 @@ nothing). By kind, for each game touched, at the service's clock:
   cutoff (``pricing.settle``);
 - anything after first pitch: nothing.
 
+Ordering: a batch holds its games' locks from before its write until its events are
+published, so batches about one game (from any feeder, through any worker) are written,
+re-priced and published one after another: the last event of a game is computed from all of
+its facts.
+
 Failure after the commit: the feed write stands (it is the source of truth). Everything is
 computed before anything is written, and the Redis writes of a batch (vectors, cache
 entries, events) go in one transaction, so a failure leaves either all of them or none; it
@@ -34,7 +39,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,12 +56,14 @@ from firstpitch.serving.predictor import PREDICTABLE_AHEAD, Predictor
 from ingest.feed_records import FeedRecord, Result, StatusChange
 from storage import live_queries as q
 from storage.event_stream import EventStream
+from storage.game_locks import GameLocks
 from storage.postgres import Database
 from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
 REPREDICT = ("odds", "starters", "lineups")
 GONE = ("postponed", "cancelled")
+LOCK_MARGIN_S = 5.0  # a batch's game locks outlive its re-pricing deadline by this
 
 
 @dataclass
@@ -85,6 +93,12 @@ class Repricer:
         self.logger, self.predictor = logger, predictor
         self.cutoff = timedelta(minutes=cutoff_minutes)
         self.timeout_s, self.default_model = timeout_s, default_model
+        self.locks = GameLocks(redis, timeout_s + LOCK_MARGIN_S)
+
+    def in_order(self, game_ids: Iterable[str]) -> AbstractAsyncContextManager[bool]:
+        """Around a batch's write and ``after_feed``: batches about one game are written,
+        re-priced and published one after another (``storage/game_locks.py``)."""
+        return self.locks.held(game_ids, self.timeout_s + LOCK_MARGIN_S)
 
     async def after_feed(self, kind: str, changed: list[FeedRecord], request_id: str) -> Repriced:
         if not changed:

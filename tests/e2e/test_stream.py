@@ -286,6 +286,35 @@ async def test_filters_pick_games_dates_types_and_edges(svc: RunningService, db:
     assert any(e.event == "heartbeat" for e in other_day.events)
 
 
+async def test_feeders_racing_on_one_game_publish_in_commit_order(svc: RunningService) -> None:
+    """Snapshots of one game posted at once, through both workers: each re-prediction sees
+    every snapshot committed before it, so no event carries an older price than one before
+    it, and the game's last event carries the newest."""
+    game = "ANA202107040"  # 20:05 UTC: before its cutoff
+
+    def order(stream_id: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in stream_id.split("-"))
+
+    listener = Listener(svc, {"game_id": game})
+    async with listening(listener):
+        for round_ in range(4):
+            minutes = range(5 * round_ + 1, 5 * round_ + 5)  # 4: what a worker lets in at once
+            snaps = [odds(game, m, -110 - m, 100 + m) | {"source": f"race-{m}"} for m in minutes]
+            answers = await asyncio.gather(*(feed(svc, "odds", [snap]) for snap in snaps))
+            ids = [e["id"] for a in answers for e in a["events"]]
+            assert len(ids) == len(snaps), answers
+            await listener.until(max(ids, key=order))
+            events = [e for e in listener.events if e.id in ids]
+            assert [e.id for e in events] == sorted(ids, key=order)
+            seen = [
+                datetime.fromisoformat(
+                    e.data["current_price_recommendations"]["moneyline"]["priced_at"]["observed_at"]
+                ).minute
+                for e in events
+            ]
+            assert seen == sorted(seen) and seen[-1] == minutes[-1], seen
+
+
 async def test_a_moved_game_drops_what_was_held_for_its_old_first_pitch(
     svc: RunningService,
 ) -> None:
