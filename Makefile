@@ -29,14 +29,13 @@ bento: setup
 	.venv/bin/firstpitch up
 	.venv/bin/bentoml build --output tag
 
+# The image of the Bento, built offline (deploy/container/README.md): Docker is installed and
+# started when missing; CONTAINER_BASE=local is a Debian base made here with debootstrap, or
+# name an image to start from (python:3.11-slim is BentoML's usual one). Prints size and time.
+CONTAINER_BASE ?= local
+IMAGE ?= firstpitch:latest
 container: bento
-	@if docker info >/dev/null 2>&1; then \
-		.venv/bin/bentoml containerize firstpitch:latest -t firstpitch:latest; \
-	else \
-		echo "make container: skipped: no Docker daemon is reachable here (docker info failed)."; \
-		echo "The Bento is built; on a machine with Docker run:"; \
-		echo "  bentoml containerize firstpitch:latest -t firstpitch:latest"; \
-	fi
+	FIRSTPITCH_CONTAINER_BASE=$(CONTAINER_BASE) deploy/container/build.sh firstpitch:latest $(IMAGE)
 
 loadtest: setup
 	$(PY) loadtests/run_loadtest.py

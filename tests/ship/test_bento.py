@@ -38,10 +38,21 @@ def test_bento_requirements_match_the_lock_file() -> None:
     assert committed == exported, "requirements/bento.txt is stale: run `make requirements`"
 
 
+def _activated_env() -> dict[str, str]:
+    """The environment of a shell with the virtualenv activated, and nothing from .tools/ on
+    PATH: plain `bentoml build` must work there (uv comes from the virtualenv)."""
+    tools = PROJECT_ROOT / ".tools"
+    path = [p for p in os.environ["PATH"].split(os.pathsep) if not Path(p).is_relative_to(tools)]
+    return os.environ | {"PATH": os.pathsep.join([str(BENTOML.parent), *path]),
+                         "VIRTUAL_ENV": str(BENTOML.parent.parent),
+                         "BENTOML_DO_NOT_TRACK": "true"}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def bento(champions: dict[str, dict[str, Any]]) -> dict[str, Any]:
     built = subprocess.run([str(BENTOML), "build", "--output", "tag"], cwd=PROJECT_ROOT,
-                           env=_env(), capture_output=True, text=True, timeout=600)  # fmt: skip
+                           env=_activated_env(), capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
     assert built.returncode == 0, built.stderr[-3000:]
     tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     name, version = tag.split(":")
