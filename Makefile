@@ -5,7 +5,7 @@ export BENTOML_HOME ?= $(CURDIR)/.state/bentoml
 export BENTOML_DO_NOT_TRACK := true
 PY := .venv/bin/python
 
-.PHONY: setup serve test lint bento container loadtest loadtest-smoke compare bench fuzz soak requirements
+.PHONY: setup serve test lint bento container container-load loadtest loadtest-smoke compare bench fuzz soak requirements
 
 setup:
 	./run.sh setup
@@ -36,6 +36,12 @@ CONTAINER_BASE ?= local
 IMAGE ?= firstpitch:latest
 container: bento
 	FIRSTPITCH_CONTAINER_BASE=$(CONTAINER_BASE) deploy/container/build.sh firstpitch:latest $(IMAGE)
+
+# Locust (thresholds.yaml) through the compose stack's Bento container next to the host's run,
+# then faults under load: Redis stopped/started, Postgres restarted, the Bento SIGTERMed.
+# Figures: reports/container/summary.json (README, "Containers under load").
+container-load: container
+	$(PY) loadtests/container_runs.py
 
 loadtest: setup
 	$(PY) loadtests/run_loadtest.py

@@ -75,6 +75,7 @@ def docker() -> Iterator[str]:
     ours = _run(client, "ps", "-aq", "--filter", f"label={LABEL}={SESSION_MARK}").stdout.split()
     if ours:
         _run(client, "rm", "-f", "-v", *ours)
+    remove_compose_project(client, COMPOSE_PROJECT)
     if not answered:
         _run(str(DOCKER_SH), "stop")
 
@@ -94,3 +95,16 @@ def image(docker: str, bento: dict[str, Any]) -> Iterator[dict[str, Any]]:
     assert built.returncode == 0, built.stderr[-4000:]
     yield {"name": name, "canary": canary, "report": json.loads(built.stdout.splitlines()[-1])}
     _run(docker, "rmi", "-f", name)
+
+
+# The compose project of the session's round trip (removed at the end, whatever failed).
+COMPOSE_PROJECT = f"fptest{SESSION_MARK[:12]}"
+
+
+def remove_compose_project(docker: str, project: str) -> None:
+    label = f"label=com.docker.compose.project={project}"
+    for kind in ("container", "volume", "network"):
+        ids = _run(docker, kind, "ls", "-q", *(["-a"] if kind == "container" else []),
+                   "--filter", label).stdout.split()  # fmt: skip
+        if ids:
+            _run(docker, kind, "rm", *(["-f", "-v"] if kind == "container" else []), *ids)

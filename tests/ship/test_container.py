@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from firstpitch.settings import PROJECT_ROOT, Settings
 from storage.embedded import free_port
@@ -135,3 +136,20 @@ def test_the_container_serves_an_authenticated_prediction(
     assert _run(docker, "stop", "-t", "45", container["name"], timeout=90).returncode == 0
     code = _run(docker, "inspect", "-f", "{{.State.ExitCode}}", container["name"]).stdout
     assert code.strip() == "0", _run(docker, "logs", container["name"]).stderr[-3000:]
+
+
+def test_compose_and_kubernetes_run_the_image_make_container_builds() -> None:
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    built = next(line.split("?=")[1].strip() for line in makefile.splitlines()
+                 if line.startswith("IMAGE ?="))  # fmt: skip
+    compose = (PROJECT_ROOT / "deploy" / "docker-compose.yml").read_text()
+    assert f"${{FIRSTPITCH_IMAGE:-{built}}}" in compose
+    kustomization = yaml.safe_load((PROJECT_ROOT / "deploy" / "k8s" / "kustomization.yaml")
+                                   .read_text())  # fmt: skip
+    (entry,) = kustomization["images"]
+    assert f"{entry['newName']}:{entry['newTag']}" == built
+    for manifest in ("api.yaml", "models.yaml"):
+        docs = yaml.safe_load_all((PROJECT_ROOT / "deploy" / "k8s" / manifest).read_text())
+        deployment = next(d for d in docs if d["kind"] == "Deployment")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"].split(":")[0] == entry["name"]
