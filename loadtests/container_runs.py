@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,10 @@ class Stack:
         self.redis = f"redis://127.0.0.1:{self.ports['REDIS']}/0"
         self.docker = sh(str(ROOT / "deploy" / "container" / "docker.sh"), "ensure").split()[-1]
 
+    def down(self) -> None:
+        subprocess.run([str(COMPOSE), "down", "-v", "--remove-orphans"], env=self.env,
+                       capture_output=True, timeout=300)  # fmt: skip
+
     def compose(self, *args: str) -> str:
         return sh(str(COMPOSE), *args, env=self.env)
 
@@ -70,15 +76,19 @@ class Stack:
         return self.compose("ps", "-q", service).strip()
 
     def wait_ready(self, within: float = 300) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < within:
-            try:
-                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
-                    return time.monotonic() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError("the Bento container did not become ready")
+        return wait_ready(self.url, within)
+
+
+def wait_ready(url: str, within: float = 300) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} did not become ready")
 
 
 async def load_data(stack: Stack, data_dir: Path) -> tuple[list[str], str]:
@@ -165,6 +175,85 @@ def faults(stack: Stack, games: list[str], key: str) -> dict[str, Any]:
     return results
 
 
+async def round_robin(backends: list[int], hits: Counter[int]) -> tuple[asyncio.Server, int]:
+    """One address for the replicas: a TCP proxy handing each new connection to the next."""
+    from storage.embedded import free_port
+
+    turn = itertools.count()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        port = backends[next(turn) % len(backends)]
+        hits[port] += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    port = free_port()
+    return await asyncio.start_server(handle, "127.0.0.1", port), port
+
+
+def two_replicas(stack: Stack, games: list[str], image: str) -> dict[str, Any]:
+    """Two Bento containers on the stack's network (default rate-limit burst), sharing its
+    Redis and Postgres, behind one address: the log holds every answer of both, and one
+    key's limit (30 a minute) holds across them."""
+    from storage.embedded import free_port
+
+    ports = [free_port(), free_port()]
+    names = [f"{stack.project}-replica-{i}" for i in range(2)]
+    env = ["-e", "FIRSTPITCH_POSTGRES_DSN=postgresql://firstpitch:firstpitch@postgres:5432/firstpitch",
+           "-e", "FIRSTPITCH_REDIS_URL=redis://redis:6379/0", "-e", f"FIRSTPITCH_NOW={PINNED}"]  # fmt: skip
+    try:
+        for name, port in zip(names, ports, strict=True):
+            sh(stack.docker, "run", "-d", "--name", name, "--network", f"{stack.project}_default",
+               "-p", f"127.0.0.1:{port}:3000", *env, image)  # fmt: skip
+        for port in ports:
+            wait_ready(f"http://127.0.0.1:{port}")
+        return asyncio.run(_replicas_under_load(stack, games, ports))
+    finally:
+        subprocess.run([stack.docker, "rm", "-f", *names], capture_output=True, timeout=120)
+
+
+async def _replicas_under_load(stack: Stack, games: list[str], ports: list[int]) -> dict[str, Any]:
+    from storage import api_keys, postgres
+
+    hits: Counter[int] = Counter()
+    server, port = await round_robin(ports, hits)
+    url = f"http://127.0.0.1:{port}"
+    conn = await postgres.connect(stack.dsn)
+    try:
+        _, open_key = await api_keys.create(conn, "replicas", ["predictions"], 10**8)
+        _, limited = await api_keys.create(conn, "replicas-limited", ["predictions"], 30)
+    finally:
+        await conn.close()
+    try:
+        load = Load(url, {"Authorization": f"Bearer {open_key}"}, games, concurrency=8)
+        load.start()
+        await asyncio.sleep(20)
+        await load.stop()
+        found = await wait_logged(stack.dsn, load.prefix, load.served_records(), seconds=90)
+        async with httpx.AsyncClient(
+            timeout=30, headers={"Authorization": f"Bearer {limited}"}
+        ) as client:
+            codes = await asyncio.gather(*(client.post(f"{url}/api/v1/predict", json={"game_id": games[0]})
+                                           for _ in range(80)))  # fmt: skip
+    finally:
+        server.close()
+    return {"requests": len(load.outcomes), "statuses": {str(k): v for k, v in load.statuses().items()},
+            "connections_per_replica": [hits[p] for p in ports], "served_records": load.served_records(),
+            "logged_rows": found.rows, "served_not_logged": len(load.served_ids() - found.request_ids),
+            "limited_key_30_per_min": {"sent": 80, "accepted": sum(r.status_code == 200 for r in codes),
+                                       "refused_429": sum(r.status_code == 429 for r in codes)}}  # fmt: skip
+
+
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -174,29 +263,43 @@ def main() -> int:
         "FIRSTPITCH_DATA_DIR", ROOT.parent / "shared" / "data")))  # fmt: skip
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "container")
     p.add_argument("--skip-host", action="store_true", help="no host run for the ratio")
+    p.add_argument("--only", choices=["all", "faults", "replicas"], default="all",
+                   help="faults: no locust; replicas: only the two-replica run")  # fmt: skip
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     stack = Stack(f"fpload{os.getpid()}", args.image)
     summary: dict[str, Any] = {"image": args.image}
     try:
-        stack.compose("up", "-d", "postgres", "redis", "mlflow", "prometheus")
+        stack.compose("up", "-d", "postgres", "redis", "mlflow")  # prometheus needs firstpitch
         games, key = asyncio.run(load_data(stack, args.data_dir))
         t = time.monotonic()
         stack.compose("up", "-d", "firstpitch")
         stack.wait_ready()
         summary["cold_start_s"] = round(time.monotonic() - t, 1)
-        print(f"cold start (compose up firstpitch -> ready): {summary['cold_start_s']} s")
+        stack.compose("up", "-d", "prometheus")
+        print(
+            f"cold start (compose up firstpitch -> ready): {summary['cold_start_s']} s", flush=True
+        )
         (args.out / "games.json").write_text(json.dumps(games))
-        summary["locust_container"] = locust(
+    except BaseException:
+        stack.down()
+        raise
+    try:
+        if args.only == "all":
+            summary["locust_container"] = locust(
             args.out / "locust", "--url", stack.url, "--api-key", key, "--games-file",
             str(args.out / "games.json"), "--redis-url", stack.redis)  # fmt: skip
-        if not args.skip_host:
+        if args.only == "all" and not args.skip_host:
             summary["locust_host"] = locust(args.out / "locust-host")
-        summary["faults"] = faults(stack, games, key)
+        if args.only != "replicas":
+            summary["faults"] = faults(stack, games, key)
+        print("two replicas behind one address", flush=True)
+        summary["two_replicas"] = two_replicas(stack, games, args.image)
+        print(f"  {json.dumps(summary['two_replicas'])}", flush=True)
     finally:
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        subprocess.run([str(COMPOSE), "down", "-v", "--remove-orphans"], env=stack.env,
-                       capture_output=True, timeout=300)  # fmt: skip
+        name = "summary.json" if args.only == "all" else f"summary-{args.only}.json"
+        (args.out / name).write_text(json.dumps(summary, indent=2, default=str))
+        stack.down()
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
