@@ -5,7 +5,7 @@ export BENTOML_HOME ?= $(CURDIR)/.state/bentoml
 export BENTOML_DO_NOT_TRACK := true
 PY := .venv/bin/python
 
-.PHONY: setup serve test lint bento container loadtest loadtest-smoke compare bench fuzz soak requirements
+.PHONY: setup serve test lint bento container container-load loadtest loadtest-smoke compare bench fuzz soak requirements
 
 setup:
 	./run.sh setup
@@ -29,14 +29,19 @@ bento: setup
 	.venv/bin/firstpitch up
 	.venv/bin/bentoml build --output tag
 
+# The image of the Bento, built offline (deploy/container/README.md): Docker is installed and
+# started when missing; CONTAINER_BASE=local is a Debian base made here with debootstrap, or
+# name an image to start from (python:3.11-slim is BentoML's usual one). Prints size and time.
+CONTAINER_BASE ?= local
+IMAGE ?= firstpitch:latest
 container: bento
-	@if docker info >/dev/null 2>&1; then \
-		.venv/bin/bentoml containerize firstpitch:latest -t firstpitch:latest; \
-	else \
-		echo "make container: skipped: no Docker daemon is reachable here (docker info failed)."; \
-		echo "The Bento is built; on a machine with Docker run:"; \
-		echo "  bentoml containerize firstpitch:latest -t firstpitch:latest"; \
-	fi
+	FIRSTPITCH_CONTAINER_BASE=$(CONTAINER_BASE) deploy/container/build.sh firstpitch:latest $(IMAGE)
+
+# Locust (thresholds.yaml) through the compose stack's Bento container next to the host's run,
+# then faults under load: Redis stopped/started, Postgres restarted, the Bento SIGTERMed.
+# Figures: reports/container/summary.json (README, "Containers under load").
+container-load: container
+	$(PY) loadtests/container_runs.py
 
 loadtest: setup
 	$(PY) loadtests/run_loadtest.py

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-UV_VERSION="0.13.9"
+UV_VERSION="0.13.9"  # the same as the dev dependency uv==0.13.9 (pyproject.toml)
 export UV_PYTHON_DOWNLOADS=never
 export UV_LINK_MODE="${UV_LINK_MODE:-copy}"
 

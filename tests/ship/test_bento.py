@@ -2,51 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import yaml
 
 from firstpitch.settings import PROJECT_ROOT, Settings
 from storage.embedded import free_port
 from tests.e2e.conftest import PINNED_NOW, admin_key
-
-UV = PROJECT_ROOT / ".tools" / "bin" / "uv"
-BENTOML = Path(sys.executable).parent / "bentoml"
-
-
-def _env() -> dict[str, str]:
-    if not UV.exists():
-        pytest.fail(f"{UV} is missing: run ./run.sh setup first")
-    return os.environ | {"PATH": f"{UV.parent}:{os.environ['PATH']}",
-                         "BENTOML_DO_NOT_TRACK": "true"}  # fmt: skip
+from tests.ship.conftest import BENTOML, UV, env_with_uv
 
 
 def test_bento_requirements_match_the_lock_file() -> None:
     exported = subprocess.run(
         [str(UV), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project",
-         "--no-header", "-q"], cwd=PROJECT_ROOT, env=_env(), capture_output=True, text=True,
+         "--no-header", "-q"], cwd=PROJECT_ROOT, env=env_with_uv(), capture_output=True, text=True,
         check=True,
     ).stdout  # fmt: skip
     committed = (PROJECT_ROOT / "requirements" / "bento.txt").read_text()
     assert committed == exported, "requirements/bento.txt is stale: run `make requirements`"
-
-
-@pytest.fixture(scope="module")
-def bento(champions: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    built = subprocess.run([str(BENTOML), "build", "--output", "tag"], cwd=PROJECT_ROOT,
-                           env=_env(), capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert built.returncode == 0, built.stderr[-3000:]
-    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
-    name, version = tag.split(":")
-    path = Path(os.environ["BENTOML_HOME"]) / "bentos" / name / version
-    return {"tag": tag, "path": path, "info": yaml.safe_load((path / "bento.yaml").read_text())}
 
 
 def test_the_bento_has_its_dockerfile_models_and_settings(
@@ -72,7 +48,7 @@ def test_the_built_bento_serves_a_prediction(
     champions: dict[str, dict[str, Any]],
 ) -> None:
     port = free_port()
-    env = _env() | {
+    env = env_with_uv() | {
         "FIRSTPITCH_POSTGRES_DSN": ingested,
         "FIRSTPITCH_REDIS_URL": settings.redis_url.get_secret_value(),  # type: ignore[union-attr]
         "FIRSTPITCH_STATE_DIR": str(settings.state_dir),
