@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from firstpitch.cli_audit import audit as audit_command
 from firstpitch.cli_evaluate import evaluate as evaluate_command
 from firstpitch.cli_feed import feed as feed_command
 from firstpitch.cli_keys import keys_app
@@ -35,6 +36,7 @@ app.add_typer(keys_app, name="keys")
 app.command("feed")(feed_command)
 app.command("replay")(replay_command)
 app.command("evaluate")(evaluate_command)
+app.command("audit")(audit_command)
 console = Console(stderr=True)
 T = TypeVar("T")
 

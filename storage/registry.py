@@ -101,11 +101,17 @@ def log_evaluation(
 
 def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
     """Alias ``champion`` -> version, then import it into the BentoML store; returns the tag."""
+    mlflow = _mlflow(tracking_uri, artifacts)
+    mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    return import_version(tracking_uri, artifacts, name, version, CHAMPION)
+
+
+def import_version(tracking_uri: str, artifacts: Path, name: str, version: str, stage: str) -> str:
+    """Import an MLflow model version into the BentoML store (labelled ``stage``); the tag."""
     import bentoml
 
     mlflow = _mlflow(tracking_uri, artifacts)
     client = mlflow.MlflowClient()
-    client.set_registered_model_alias(name, CHAMPION, version)
     mv = client.get_model_version(name, version)
     run = client.get_run(mv.run_id)
     uri = f"models:/{name}/{version}"
@@ -114,7 +120,7 @@ def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
         "feature_version": run.data.tags.get("feature_version", ""),
         "mlflow_uri": uri,
         "mlflow_version": version,
-        "stage": CHAMPION,
+        "stage": stage,
     }
     metadata = {
         "metrics": {k: v for k, v in run.data.metrics.items()},
@@ -124,6 +130,18 @@ def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
     }
     model = bentoml.mlflow.import_model(name, uri, labels=labels, metadata=metadata)
     return str(model.tag)
+
+
+def bento_version(name: str, version: str) -> Any | None:
+    """The newest BentoML model of ``name`` imported from MLflow version ``version``."""
+    import bentoml
+
+    try:
+        models = bentoml.models.list(name)
+    except bentoml.exceptions.NotFound:
+        return None
+    found = [m for m in models if m.info.labels.get("mlflow_version") == version]
+    return max(found, key=lambda m: m.info.creation_time) if found else None
 
 
 def champion_version(tracking_uri: str, artifacts: Path, name: str) -> str | None:

@@ -33,7 +33,9 @@ from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.repricing import Repricer
+from firstpitch.serving.reproduce import Replayer
 from firstpitch.settings import Settings
+from runners.versions import VersionedBoosters
 from storage import outcomes, postgres
 from storage import redis as redis_store
 from storage.event_stream import EventStream, StreamLeases
@@ -69,6 +71,7 @@ class ApiRuntime:
     reader: aioredis.Redis  # the stream reader's own connection (it blocks)
     repricer: Repricer = field(init=False)
     features: LiveFeatures
+    replays: Replayer
     _predictor: Predictor | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stats: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STATS_SLOTS))
@@ -138,6 +141,7 @@ class ApiRuntime:
             ),
             reader=reader,
             features=LiveFeatures(settings.cutoff_minutes),
+            replays=Replayer(VersionedBoosters(settings.mlflow_uri, settings.mlflow_artifacts)),
         )
         if settings.clock_drivable:
             await driven_clock.follow(client, runtime.clock)
