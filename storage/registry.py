@@ -99,11 +99,20 @@ def log_evaluation(
     return str(run.info.run_id)
 
 
-def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
-    """Alias ``champion`` -> version, then import it into the BentoML store; returns the tag."""
+def promote(
+    tracking_uri: str, artifacts: Path, name: str, version: str, alias: str = CHAMPION
+) -> str:
+    """Alias ``alias`` -> version, then import it into the BentoML store labelled with that
+    stage (the newest ``champion`` there is what a model service loads at start); the tag."""
     mlflow = _mlflow(tracking_uri, artifacts)
-    mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
-    return import_version(tracking_uri, artifacts, name, version, CHAMPION)
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
+    return import_version(tracking_uri, artifacts, name, version, alias)
+
+
+def run_tags(tracking_uri: str, artifacts: Path, name: str, version: str) -> dict[str, str]:
+    """The tags of the run that produced a version (target, feature_version, ...)."""
+    client = _mlflow(tracking_uri, artifacts).MlflowClient()
+    return dict(client.get_run(client.get_model_version(name, version).run_id).data.tags)
 
 
 def import_version(tracking_uri: str, artifacts: Path, name: str, version: str, stage: str) -> str:

@@ -22,7 +22,7 @@ from features.live import LiveFeatures
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
-from firstpitch.serving import driven_clock, heap
+from firstpitch.serving import driven_clock, heap, lifecycle
 from firstpitch.serving.access import KeyRing, RateLimiter
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
@@ -154,6 +154,7 @@ class ApiRuntime:
         runtime.spawn(runtime._gauges(), "gauges")
         runtime.spawn(runtime._resolve_outcomes(), "outcomes")
         runtime.spawn(runtime._build_features(), "feature-state")
+        runtime.spawn(lifecycle.follow(runtime), "champions")
         if settings.auth_enabled:
             await runtime.keyring.refresh()
             runtime.spawn(runtime.keyring.run(), "api-keys")
@@ -198,7 +199,8 @@ class ApiRuntime:
         if self._predictor is not None:
             return self._predictor
         async with self._lock:
-            if self._predictor is None:
+            predictor = self._predictor
+            if predictor is None:
                 deadline = time.monotonic() + wait_s
                 while True:
                     try:
@@ -208,19 +210,24 @@ class ApiRuntime:
                         if time.monotonic() > deadline:
                             raise Unavailable("the model service is not ready yet") from exc
                         await asyncio.sleep(0.5)
-                served = ServedModels(info)
-                self._predictor = Predictor(
-                    self.settings,
-                    self.clock,
-                    FeatureStore(self.redis, self.settings.feature_ttl_s),
-                    PredictionCache(self.redis, served.versions, served.feature_version),
-                    self.db,
-                    self.backend,
-                    served,
-                    self.logger,
-                    self.features,
-                )
+                predictor = self.install(ServedModels(info))
                 heap.freeze()  # what serving allocated on the way is long-lived too
+        return predictor
+
+    def install(self, served: ServedModels) -> Predictor:
+        """A predictor for the versions ``served`` names, replacing the current one (requests
+        holding the old one finish with it; see serving/lifecycle.py)."""
+        self._predictor = Predictor(
+            self.settings,
+            self.clock,
+            FeatureStore(self.redis, self.settings.feature_ttl_s),
+            PredictionCache(self.redis, served.versions, served.feature_version),
+            self.db,
+            lifecycle.BoundModels(self.backend, served.versions),
+            served,
+            self.logger,
+            self.features,
+        )
         return self._predictor
 
     async def _resolve_outcomes(self) -> None:
