@@ -86,16 +86,20 @@ def with_versions(x: npt.NDArray[np.float64], versions: tuple[str, str]) -> npt.
 
 def _groups(
     boosters: VersionedBoosters, x: npt.NDArray[np.float64]
-) -> list[tuple[int, FastBooster, npt.NDArray[np.bool_], npt.NDArray[np.float64]]]:
+) -> list[tuple[int, FastBooster, npt.NDArray[np.bool_] | slice, npt.NDArray[np.float64]]]:
     rows, versions = x[:, :-VERSION_COLUMNS], x[:, -VERSION_COLUMNS:]
+    out: list[tuple[int, FastBooster, npt.NDArray[np.bool_] | slice, npt.NDArray[np.float64]]]
     out = []
     for k, target in enumerate(TARGET_ORDER):
-        for v in np.unique(versions[:, k]):
+        column = versions[:, k]
+        # the common case, every row by one version: no masks, no copies
+        same = bool((column == column[0]).all()) if len(column) else True
+        for v in column[:1] if same else np.unique(column):
             if not float(v).is_integer() or v < 1:
                 raise ValueError(f"not a model version: {v!r}")
-            mask = versions[:, k] == v
             booster = boosters.get(REGISTERED_NAMES[target], str(int(v)))
-            out.append((k, booster, mask, rows[mask]))
+            mask: npt.NDArray[np.bool_] | slice = slice(None) if same else column == v
+            out.append((k, booster, mask, rows if same else rows[mask]))
     return out
 
 

@@ -1,7 +1,8 @@
 """Champions swapped while serving: each worker follows the announced champion set.
 
 A ``Predictor`` is built for one set of versions and calls the models through
-``BoundModels``, which names those versions in every row it sends (``runners/versions.py``),
+``BoundModels``, which names those versions in every call (to the model service: in every
+row it sends, ``runners/versions.py``),
 so an answer is always by the versions its ``models`` field names, whichever versions the
 model service holds. A swap loads the new versions first (``backend.prepare``), then
 replaces the worker's predictor in one assignment: requests already running finish with the
@@ -19,7 +20,6 @@ from features.definitions import FEATURE_VERSION
 from firstpitch.serving.models import Array, ModelBackend
 from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.predictor import ServedModels
-from runners.versions import with_versions
 from storage import champion_state
 
 if TYPE_CHECKING:
@@ -35,19 +35,19 @@ class BoundModels:
         self.backend, self.versions = backend, versions
 
     async def predict(self, x: Array) -> Array:
-        return await self.backend.predict_as(with_versions(x, self.versions))
+        return await self.backend.predict_for(x, self.versions)
 
     async def explain(self, x: Array) -> Array:
-        return await self.backend.explain_as(with_versions(x, self.versions))
+        return await self.backend.explain_for(x, self.versions)
 
     async def info(self) -> dict[str, dict[str, str]]:
         return await self.backend.info()
 
-    async def predict_as(self, x: Array) -> Array:
-        return await self.backend.predict_as(x)
+    async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        return await self.backend.predict_for(x, versions)
 
-    async def explain_as(self, x: Array) -> Array:
-        return await self.backend.explain_as(x)
+    async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        return await self.backend.explain_for(x, versions)
 
     async def prepare(self, versions: tuple[str, str]) -> None:
         await self.backend.prepare(versions)

@@ -22,10 +22,10 @@ class ModelBackend(Protocol):
     async def predict(self, x: Array) -> Array: ...
     async def explain(self, x: Array) -> Array: ...
     async def info(self) -> dict[str, dict[str, str]]: ...
-    # Versioned rows (features, then the two model versions; runners/versions.py): any
-    # version, not only the champions loaded at start. prepare() loads versions ahead.
-    async def predict_as(self, x: Array) -> Array: ...
-    async def explain_as(self, x: Array) -> Array: ...
+    # By named versions (home-win, total-over): any version, not only the champions loaded
+    # at start. prepare() loads versions ahead of their first call.
+    async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array: ...
+    async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array: ...
     async def prepare(self, versions: tuple[str, str]) -> None: ...
 
 
@@ -112,19 +112,26 @@ class RemoteModels:
     async def info(self) -> dict[str, dict[str, str]]:
         return dict(await self._call("info"))
 
-    async def predict_as(self, x: Array) -> Array:
-        return np.asarray(await self._call("predict_as", x), dtype=np.float64)
+    async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        """Rows carrying their versions (runners/versions.py): they share batches with rows
+        of other versions, each predicted by its own."""
+        from runners.versions import with_versions
 
-    async def explain_as(self, x: Array) -> Array:
-        return np.asarray(await self._call("explain_as", x), dtype=np.float64)
+        rows = with_versions(x, versions)
+        return np.asarray(await self._call("predict_as", rows), dtype=np.float64)
+
+    async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        from runners.versions import with_versions
+
+        rows = with_versions(x, versions)
+        return np.asarray(await self._call("explain_as", rows), dtype=np.float64)
 
     async def prepare(self, versions: tuple[str, str]) -> None:
         """One call with the versions: the replica answering it loads them. (The others
         load them on their first call, from the same store.)"""
         from features.definitions import FEATURE_NAMES
-        from runners.versions import with_versions
 
-        await self.predict_as(with_versions(np.full((1, len(FEATURE_NAMES)), np.nan), versions))
+        await self.predict_for(np.full((1, len(FEATURE_NAMES)), np.nan), versions)
 
 
 class LocalModels:
@@ -152,15 +159,20 @@ class LocalModels:
     async def info(self) -> dict[str, dict[str, str]]:
         return {target: model.info() for target, model in self.models.items()}
 
-    async def predict_as(self, x: Array) -> Array:
-        from runners.versions import predict_versioned
+    async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        return np.column_stack([b.predict(x) for b in self._boosters(versions)])
 
-        return predict_versioned(self.versions, x)
+    async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        return np.stack([b.contrib(x) for b in self._boosters(versions)], axis=1)
 
-    async def explain_as(self, x: Array) -> Array:
-        from runners.versions import explain_versioned
+    def _boosters(self, versions: tuple[str, str]) -> list[Any]:
+        from runners.champions import TARGET_ORDER
+        from training.dataset import REGISTERED_NAMES
 
-        return explain_versioned(self.versions, x)
+        return [
+            self.versions.get(REGISTERED_NAMES[t], v)
+            for t, v in zip(TARGET_ORDER, versions, strict=True)
+        ]
 
     async def prepare(self, versions: tuple[str, str]) -> None:
         """Load the versions off the event loop, so the first call finds them loaded."""

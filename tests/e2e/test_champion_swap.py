@@ -1,5 +1,5 @@
-"""`firstpitch promote` swaps the champion of a running service (two API workers, the model
-service) while clients keep calling it, and rolls it back the same way: no failed request,
+"""`firstpitch promote` swaps the champion of a running service (two API workers; models in
+the model service, or in each worker) while clients keep calling it, and rolls it back the same way: no failed request,
 every answer by the versions its `models` field names, no old answer after the swap."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 
 from firstpitch.runtime import Endpoints
 from firstpitch.settings import Settings
@@ -113,8 +114,9 @@ def expected(name: str, version: str, vecs: dict[str, np.ndarray]) -> dict[str, 
     return {g: float(booster.predict(v.reshape(1, -1))[0]) for g, v in vecs.items()}
 
 
+@pytest.mark.parametrize("inference", ["service", "local"])
 async def test_promote_and_rollback_under_load(
-    settings: Settings, ingested: str, champions: dict[str, Any], tmp_path: Path
+    settings: Settings, ingested: str, champions: dict[str, Any], tmp_path: Path, inference: str
 ) -> None:
     from training.run import run_training
 
@@ -130,7 +132,7 @@ async def test_promote_and_rollback_under_load(
     )  # fmt: skip
     new = newer["model_version"]
     svc = start_service(
-        settings, ingested, tmp_path, FIRSTPITCH_INFERENCE="service", FIRSTPITCH_API_WORKERS="2",
+        settings, ingested, tmp_path, FIRSTPITCH_INFERENCE=inference, FIRSTPITCH_API_WORKERS="2",
         FIRSTPITCH_CHAMPION_POLL_S=str(POLL_S), **UNHURRIED,
     )  # fmt: skip
     load = Load(svc, (await today(svc.url, svc.headers))[:4])
@@ -195,3 +197,17 @@ async def test_promote_and_rollback_under_load(
     print(f"swap: promote took {took:.2f} s; from its start the first answer by the new "
           f"champion began at {first_new:.2f} s, the last by the old at {last_old:.2f} s; "
           f"{len(load.answers)} answers, {len(load.statuses)} requests, all 200")  # fmt: skip
+
+
+def test_promote_refuses_what_it_cannot_serve(
+    settings: Settings, champions: dict[str, Any]
+) -> None:
+    home = REGISTERED_NAMES["home_win"]
+    for args, message in (
+        (("nope", "1"), "unknown model"),
+        ((home, "abc"), "registry version number"),
+        ((home, "999"), "has no version 999"),
+    ):
+        done = run(settings, "promote", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
