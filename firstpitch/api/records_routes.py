@@ -19,9 +19,10 @@ from storage import record_queries
 from training.dataset import REGISTERED_NAMES
 
 router = APIRouter()
+EXAMPLE_RECORD = "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b"
 RecordId = Annotated[
     uuid.UUID,
-    Path(description="The record's id (a UUID, as the log and the stream show it)"),
+    Path(description="The record's id (a UUID, as the log shows it)", examples=[EXAMPLE_RECORD]),
 ]
 
 
