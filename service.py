@@ -44,7 +44,7 @@ class FirstPitch:
     @bentoml.on_startup
     async def open_clients(self) -> None:
         backend: ModelBackend = (
-            LocalModels()
+            LocalModels(settings.mlflow_uri, settings.mlflow_artifacts)
             if settings.inference == "local"
             else RemoteModels(self.model_service, deadline_s=settings.model_timeout_ms / 1000)
         )

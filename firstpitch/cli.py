@@ -16,9 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from firstpitch.cli_audit import audit as audit_command
 from firstpitch.cli_evaluate import evaluate as evaluate_command
 from firstpitch.cli_feed import feed as feed_command
 from firstpitch.cli_keys import keys_app
+from firstpitch.cli_promote import promote as promote_command
 from firstpitch.cli_replay import replay as replay_command
 from firstpitch.settings import Settings
 
@@ -35,6 +37,8 @@ app.add_typer(keys_app, name="keys")
 app.command("feed")(feed_command)
 app.command("replay")(replay_command)
 app.command("evaluate")(evaluate_command)
+app.command("audit")(audit_command)
+app.command("promote")(promote_command)
 console = Console(stderr=True)
 T = TypeVar("T")
 

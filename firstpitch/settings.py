@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     model_timeout_ms: int = 2000
     """Deadline of a model-service call, retries included; a miss answers 503 and fails the
     next calls fast for a second (a dead model process is waited on, not refused)."""
+    champion_poll_s: float = 1.0
+    """How often each API worker checks which versions are champion (`firstpitch promote`
+    announces a change in Redis); a new champion serves within this plus its load time."""
     prediction_cache: bool = True
     """Serve cached predictions; off makes every call take the full path (for benchmarks)."""
     default_model: str = "firstpitch-home-win"
@@ -166,7 +169,7 @@ class Settings(BaseSettings):
     """Probability of the predicted outcome needed to recommend a bet."""
 
     @field_validator("body_timeout_s", "reprice_timeout_s", "stream_heartbeat_s",
-                     "stream_max_seconds")  # fmt: skip
+                     "stream_max_seconds", "champion_poll_s")  # fmt: skip
     @classmethod
     def _positive_time(cls, value: float) -> float:
         if value <= 0:

@@ -4,7 +4,9 @@ the same run against the same server; plus the encoding cost per record and the 
 replay from the spill file (staged, deduplicated).
 
 Usage: .venv/bin/python loadtests/bench_prediction_log.py [--records 200000] [--json]
-Also: the cost of the outcome trigger (migration 0006), COPY batches with and without it.
+Also: the cost of the outcome trigger (migration 0006), COPY batches with and without it, and
+the log's bytes per record (table, TOAST and indexes) with and without what a replay needs
+(the feature vector and the betting policy, migration 0009).
 Starts a durable embedded PostgreSQL of its own (fsync on, as the embedded default runs) in a
 temporary directory, unless ``--dsn`` names one (its prediction_log is truncated).
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import numpy as np
 import orjson
 
 from storage.embedded import EmbeddedPostgres
@@ -34,6 +37,16 @@ LEGACY_INSERT = (
     f"({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
     "ON CONFLICT (record_id) DO NOTHING"
 )
+
+
+# A served vector: 85 float64 values, a few missing (NaN), as features/definitions.py has them.
+_RNG = np.random.default_rng(7)
+VECTORS = [
+    np.where(_RNG.random(85) < 0.05, np.nan, _RNG.normal(0, 1, 85)).astype("<f8").tobytes()
+    for _ in range(64)
+]
+POLICY = {"devig_method": "multiplicative", "kelly_multiplier": 0.25, "max_bet_fraction": 0.05,
+          "min_edge": 0.02, "min_confidence": 0.55}  # fmt: skip
 
 
 def sample(i: int) -> dict[str, Any]:
@@ -54,7 +67,7 @@ def sample(i: int) -> dict[str, Any]:
         "odds_used": {"open_ml_home": -120, "open_ml_away": 110, "open_total": 8.5,
                       "open_over_price": -110, "open_under_price": -110},
         "recommendations": {"moneyline": side, "total": side | {"side": "over", "line": 8.5}},
-        "latency_ms": 1.25,
+        "latency_ms": 1.25, "feature_vector": VECTORS[i % len(VECTORS)], "policy": POLICY,
     }  # fmt: skip
 
 
@@ -69,7 +82,7 @@ def _legacy_row(record: dict[str, Any]) -> tuple[Any, ...]:
             value = uuid.UUID(value)
         elif col in {"feature_as_of", "feature_cutoff", "predicted_at"}:
             value = datetime.fromisoformat(value)
-        elif col in {"odds_used", "recommendations"}:
+        elif col in {"odds_used", "recommendations", "policy"}:
             value = json.dumps(value)
         row.append(value)
     return tuple(row)
@@ -133,6 +146,28 @@ async def trigger_cost(conn: asyncpg.Connection, games: int, batches: int = 40) 
             "cost": round(med["with"] / med["without"] - 1, 3)}  # fmt: skip
 
 
+async def bytes_per_record(
+    conn: asyncpg.Connection, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The log's size per record as the records are, and as they were before the replay
+    columns (vector and policy NULL), each COPY'd into an emptied table and measured."""
+    out = {}
+    for name, drop in (("without_replay_columns", True), ("with_replay_columns", False)):
+        await conn.execute("TRUNCATE prediction_log")
+        rows = [r | {"feature_vector": None, "policy": None} if drop else r for r in records]
+        lines = b"".join(encode(r) for r in rows)
+        source: Any = memoryview(lines)
+        await conn.copy_to_table("prediction_log", source=source, columns=COLUMNS)
+        await conn.execute("VACUUM ANALYZE prediction_log")
+        heap = await conn.fetchval("SELECT pg_table_size('prediction_log')")
+        total = await conn.fetchval("SELECT pg_total_relation_size('prediction_log')")
+        out[name] = {"copy_line_bytes": round(len(lines) / len(rows), 1),
+                     "table_bytes_per_record": round(heap / len(rows), 1),
+                     "with_indexes_bytes_per_record": round(total / len(rows), 1)}  # fmt: skip
+    await conn.execute("TRUNCATE prediction_log")
+    return out
+
+
 async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
     conn = await connect(dsn)
     await migrate(conn)
@@ -144,13 +179,30 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
         encode(r)
     out["encode_us_per_record"] = round((time.perf_counter() - started) / 20000 * 1e6, 2)
     out["line_bytes"] = len(encode(records[0]))
+    bare = [r | {"feature_vector": None, "policy": None} for r in records[:20000]]
+    started = time.perf_counter()
+    for r in bare:
+        encode(r)
+    out["encode_us_per_record_without_replay_columns"] = round(
+        (time.perf_counter() - started) / 20000 * 1e6, 2
+    )
     # interleaved: the machine's noise hits all; "bare" is the 2-writer COPY without the
-    # outcome trigger (migration 0006), the peer that shows what queueing outcomes costs
-    runs = ("legacy", "copy-1", "copy-2", "copy-2-bare") * 2
+    # outcome trigger (migration 0006), the peer that shows what queueing outcomes costs;
+    # "novec" the 2-writer COPY of records without the replay columns (as before 0009)
+    runs = ("legacy", "copy-1", "copy-2", "copy-2-bare", "copy-2-novec") * 2
     for name in runs:
         await conn.execute("TRUNCATE prediction_log")
         fresh = [r | {"record_id": new_record_id()} for r in records]
-        if name == "legacy":
+        if name == "copy-2-novec":
+            fresh = [r | {"feature_vector": None, "policy": None} for r in fresh]
+            total, writer = await shipped(pool, fresh, work / "spill", 2)
+            out.setdefault("copy_2_writers_end_to_end_without_replay_columns", []).append(
+                round(total)
+            )
+            out.setdefault("copy_2_writers_writer_only_without_replay_columns", []).append(
+                round(writer)
+            )
+        elif name == "legacy":
             out.setdefault("legacy_executemany", []).append(round(await legacy(pool, fresh)))
         elif name == "copy-2-bare":
             await conn.execute("ALTER TABLE prediction_log DISABLE TRIGGER prediction_log_outcomes")
@@ -174,6 +226,9 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
         "SELECT count(*) FROM prediction_log") == n  # fmt: skip
     await conn.execute("TRUNCATE prediction_log")
     out["outcome_trigger"] = [await trigger_cost(conn, g) for g in (15, 1000)]
+    out["bytes_per_record"] = await bytes_per_record(
+        conn, [r | {"record_id": new_record_id()} for r in records[:50_000]]
+    )
     best_old = max(out["legacy_executemany"])
     out["speedup_end_to_end"] = round(max(out["copy_2_writers_end_to_end"]) / best_old, 2)
     await pool.close()

@@ -15,7 +15,9 @@ import bentoml
 import numpy as np
 
 from firstpitch.serving import bentoml_fixes, heap
+from firstpitch.settings import Settings
 from runners.champions import explain_all, load_champions, predict_all
+from runners.versions import VersionedBoosters, explain_versioned, predict_versioned
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -40,6 +42,11 @@ class ModelService:
 
     def __init__(self) -> None:
         self.models = load_champions()
+        settings = Settings()
+        # any other version (a new champion, a challenger) is loaded on its first request
+        self.versions = VersionedBoosters(settings.mlflow_uri, settings.mlflow_artifacts)
+        for model in self.models.values():
+            self.versions.put(model.name, model.version, model.fast)
         heap.freeze()  # start-up objects out of the collector: see firstpitch/serving/heap.py
 
     @bentoml.api(
@@ -61,6 +68,27 @@ class ModelService:
     def explain(self, features: np.ndarray) -> np.ndarray:
         """(n, F) -> (n, 2, F + 1) LightGBM pred_contrib for both models."""
         return explain_all(self.models, np.asarray(features, dtype=np.float64))
+
+    @bentoml.api(
+        batchable=BATCHING,
+        batch_dim=0,
+        max_batch_size=MAX_BATCH_SIZE,
+        max_latency_ms=MAX_LATENCY_MS,
+    )
+    def predict_as(self, features: np.ndarray) -> np.ndarray:
+        """(n, F + 2) rows, each ending in its home-win and total-over model versions -> (n, 2)
+        probabilities by those versions (``runners/versions.py``)."""
+        return predict_versioned(self.versions, np.asarray(features, dtype=np.float64))
+
+    @bentoml.api(
+        batchable=BATCHING,
+        batch_dim=0,
+        max_batch_size=MAX_BATCH_SIZE,
+        max_latency_ms=MAX_LATENCY_MS,
+    )
+    def explain_as(self, features: np.ndarray) -> np.ndarray:
+        """(n, F + 2) versioned rows -> (n, 2, F + 1) contributions by those versions."""
+        return explain_versioned(self.versions, np.asarray(features, dtype=np.float64))
 
     @bentoml.api
     def info(self) -> dict[str, Any]:

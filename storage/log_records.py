@@ -34,7 +34,11 @@ COLUMNS = (
     "odds_used",
     "recommendations",
     "latency_ms",
+    "feature_vector",  # bytes: the float64 little-endian vector (migration 0009)
+    "policy",  # the betting policy settings the recommendations were made under
 )
+# Lines spilled by versions before migration 0009 end after latency_ms: replayed with NULLs.
+LEGACY_FIELDS = 21
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -64,6 +68,8 @@ def _field(value: Any) -> str:
         return str(value)
     if isinstance(value, datetime | uuid.UUID):
         return str(value)
+    if isinstance(value, bytes):
+        return "\\\\x" + value.hex()  # bytea hex input, its backslash escaped for COPY
     return _json(value)
 
 
@@ -79,23 +85,35 @@ def encode(record: dict[str, Any]) -> bytes:
     The common case (every text field free of backslashes and separators, as ids, versions
     and ISO times are) costs one join; anything else takes the general per-value path.
     """
-    values = [record[c] for c in COLUMNS]
+    values: list[Any] = [record.get(c) for c in COLUMNS]
     if all(type(v) is str for v in values[:13]) and type(values[13]) is bool:
         head = "\t".join(values[:13])
         if not ("\\" in head or "\n" in head or "\r" in head) and head.count("\t") == 12:
             rest = [*values[14:18], values[20]]
-            if all(type(v) is float for v in rest):
+            vector, policy = values[21], values[22]
+            if (
+                all(type(v) is float for v in rest)
+                and (vector is None or type(vector) is bytes)
+                and (policy is None or type(policy) is dict)
+            ):
+                vec = "\\N" if vector is None else f"\\\\x{vector.hex()}"
+                pol = "\\N" if policy is None else _json(policy)
                 line = (
                     f"{head}\t{'t' if values[13] else 'f'}\t{rest[0]!r}\t{rest[1]!r}\t"
                     f"{rest[2]!r}\t{rest[3]!r}\t{_json(values[18])}\t{_json(values[19])}\t"
-                    f"{rest[4]!r}\n"
+                    f"{rest[4]!r}\t{vec}\t{pol}\n"
                 )
                 return line.encode()
     return ("\t".join([_field(v) for v in values]) + "\n").encode()
 
 
 def _legacy(lines: bytes) -> bytes:
-    """Spill files of earlier versions held JSON lines; re-encode them as COPY lines."""
-    if not lines.startswith(b"{"):
+    """Spill files of earlier versions held JSON lines, or COPY lines without the replay
+    columns; re-encode (or pad) them as COPY lines of today's columns."""
+    if lines.startswith(b"{"):
+        return b"".join(encode(json.loads(ln)) for ln in lines.splitlines() if ln.strip())
+    first = lines[: lines.find(b"\n") + 1]
+    if first.count(b"\t") != LEGACY_FIELDS - 1:
         return lines
-    return b"".join(encode(json.loads(ln)) for ln in lines.splitlines() if ln.strip())
+    pad = b"\t\\N" * (len(COLUMNS) - LEGACY_FIELDS) + b"\n"
+    return b"".join(ln + pad for ln in lines.splitlines() if ln)

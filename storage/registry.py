@@ -99,13 +99,28 @@ def log_evaluation(
     return str(run.info.run_id)
 
 
-def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
-    """Alias ``champion`` -> version, then import it into the BentoML store; returns the tag."""
+def promote(
+    tracking_uri: str, artifacts: Path, name: str, version: str, alias: str = CHAMPION
+) -> str:
+    """Alias ``alias`` -> version, then import it into the BentoML store labelled with that
+    stage (the newest ``champion`` there is what a model service loads at start); the tag."""
+    mlflow = _mlflow(tracking_uri, artifacts)
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
+    return import_version(tracking_uri, artifacts, name, version, alias)
+
+
+def run_tags(tracking_uri: str, artifacts: Path, name: str, version: str) -> dict[str, str]:
+    """The tags of the run that produced a version (target, feature_version, ...)."""
+    client = _mlflow(tracking_uri, artifacts).MlflowClient()
+    return dict(client.get_run(client.get_model_version(name, version).run_id).data.tags)
+
+
+def import_version(tracking_uri: str, artifacts: Path, name: str, version: str, stage: str) -> str:
+    """Import an MLflow model version into the BentoML store (labelled ``stage``); the tag."""
     import bentoml
 
     mlflow = _mlflow(tracking_uri, artifacts)
     client = mlflow.MlflowClient()
-    client.set_registered_model_alias(name, CHAMPION, version)
     mv = client.get_model_version(name, version)
     run = client.get_run(mv.run_id)
     uri = f"models:/{name}/{version}"
@@ -114,7 +129,7 @@ def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
         "feature_version": run.data.tags.get("feature_version", ""),
         "mlflow_uri": uri,
         "mlflow_version": version,
-        "stage": CHAMPION,
+        "stage": stage,
     }
     metadata = {
         "metrics": {k: v for k, v in run.data.metrics.items()},
@@ -124,6 +139,18 @@ def promote(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
     }
     model = bentoml.mlflow.import_model(name, uri, labels=labels, metadata=metadata)
     return str(model.tag)
+
+
+def bento_version(name: str, version: str) -> Any | None:
+    """The newest BentoML model of ``name`` imported from MLflow version ``version``."""
+    import bentoml
+
+    try:
+        models = bentoml.models.list(name)
+    except bentoml.exceptions.NotFound:
+        return None
+    found = [m for m in models if m.info.labels.get("mlflow_version") == version]
+    return max(found, key=lambda m: m.info.creation_time) if found else None
 
 
 def champion_version(tracking_uri: str, artifacts: Path, name: str) -> str | None:

@@ -14,7 +14,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
-from firstpitch.api import clock_routes, errors, feed_routes, health, routes, stream_routes
+from firstpitch.api import (
+    clock_routes,
+    errors,
+    feed_routes,
+    health,
+    records_routes,
+    routes,
+    stream_routes,
+)
 from firstpitch.api.access import AccessControl
 from firstpitch.api.body_limit import BodyLimit
 from firstpitch.api.guards import required_scope
@@ -123,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     routers = (
         routes.router,
+        records_routes.router,
         feed_routes.router,
         stream_routes.router,
         clock_routes.router,

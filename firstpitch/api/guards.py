@@ -4,6 +4,8 @@ control (``access.py``), load shedding (``shedding.py``), the request body (``bo
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from starlette.datastructures import Headers
 from starlette.types import Scope, Send
@@ -16,6 +18,11 @@ SCOPE_OF_PREFIX = (
     ("/api/v1/feed", "feed"),
     ("/api/v1/clock", "feed"),
     (STREAM, "predictions"),
+)
+# Checked before the prefixes: operations under a prefix that need another scope.
+SCOPE_OF_PATTERN = (
+    # replaying a record recomputes a model's answer: a models operation
+    (re.compile(r"^/api/v1/predictions/records/[^/]+/replay$"), "models"),
 )
 
 
@@ -44,6 +51,9 @@ async def reject(
 
 
 def required_scope(path: str) -> str | None:
+    for pattern, needed in SCOPE_OF_PATTERN:
+        if pattern.match(path):
+            return needed
     for prefix, scope in SCOPE_OF_PREFIX:
         if path.startswith(prefix):
             return scope

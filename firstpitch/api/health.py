@@ -38,8 +38,8 @@ async def _checks(rt: ApiRuntime, *, with_mlflow: bool) -> dict[str, dict[str, A
         await rt.redis.ping()
 
     async def models() -> Any:
-        info = await rt.backend.info()
-        await rt.predictor(wait_s=2)
+        await rt.backend.info()
+        info = (await rt.predictor(wait_s=2)).served.info  # the versions serving now
         return [
             {"model_name": m["name"], "model_version": m["version"], "tag": m["tag"]}
             for m in info.values()

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from features.market import decimal_odds, devig
@@ -40,6 +40,34 @@ class BettingPolicy:
             min_edge=settings.min_edge,
             min_confidence=settings.min_confidence,
         )
+
+    def settings(self) -> dict[str, Any]:
+        """The policy as logged with each prediction (and read back by a replay)."""
+        return asdict(self)
+
+
+def recommendations(
+    p_home: float, p_over: float, odds: dict[str, Any], policy: BettingPolicy
+) -> dict[str, dict[str, Any]]:
+    """Both markets' recommendations from the probabilities and the lines known at the
+    cutoff (the ``odds_used`` of a prediction): what is served and what a replay recomputes."""
+    return {
+        "moneyline": recommend(
+            "moneyline",
+            ("home", "away"),
+            p_home,
+            (odds["open_ml_home"], odds["open_ml_away"]),
+            policy,
+        ),
+        "total": recommend(
+            "total",
+            ("over", "under"),
+            p_over,
+            (odds["open_over_price"], odds["open_under_price"]),
+            policy,
+            line=odds["open_total"],
+        ),
+    }
 
 
 def confidence(p: float) -> float:

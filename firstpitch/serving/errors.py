@@ -68,3 +68,14 @@ class ClockNotDrivable(ApiError):
 
 class TooManyStreams(RateLimited):
     status, code = 429, "too_many_streams"
+
+
+class UnknownRecord(ApiError):
+    status, code = 404, "unknown_record"
+
+
+class NotReplayable(ApiError):
+    """The record lacks what a replay needs (logged before vectors were kept), or one of its
+    model versions is in no store any more."""
+
+    status, code = 409, "not_replayable"

@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +22,11 @@ class ModelBackend(Protocol):
     async def predict(self, x: Array) -> Array: ...
     async def explain(self, x: Array) -> Array: ...
     async def info(self) -> dict[str, dict[str, str]]: ...
+    # By named versions (home-win, total-over): any version, not only the champions loaded
+    # at start. prepare() loads versions ahead of their first call.
+    async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array: ...
+    async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array: ...
+    async def prepare(self, versions: tuple[str, str]) -> None: ...
 
 
 class ModelUnavailable(RuntimeError):
@@ -106,14 +112,39 @@ class RemoteModels:
     async def info(self) -> dict[str, dict[str, str]]:
         return dict(await self._call("info"))
 
+    async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        """Rows carrying their versions (runners/versions.py): they share batches with rows
+        of other versions, each predicted by its own."""
+        from runners.versions import with_versions
+
+        rows = with_versions(x, versions)
+        return np.asarray(await self._call("predict_as", rows), dtype=np.float64)
+
+    async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        from runners.versions import with_versions
+
+        rows = with_versions(x, versions)
+        return np.asarray(await self._call("explain_as", rows), dtype=np.float64)
+
+    async def prepare(self, versions: tuple[str, str]) -> None:
+        """One call with the versions: the replica answering it loads them. (The others
+        load them on their first call, from the same store.)"""
+        from features.definitions import FEATURE_NAMES
+
+        await self.predict_for(np.full((1, len(FEATURE_NAMES)), np.nan), versions)
+
 
 class LocalModels:
     """The same champions, loaded in the API process: no hop, no batching."""
 
-    def __init__(self) -> None:
+    def __init__(self, tracking_uri: str, artifacts: Path) -> None:
         from runners.champions import load_champions
+        from runners.versions import VersionedBoosters
 
         self.models = load_champions()
+        self.versions = VersionedBoosters(tracking_uri, artifacts)
+        for model in self.models.values():
+            self.versions.put(model.name, model.version, model.fast)
 
     async def predict(self, x: Array) -> Array:
         from runners.champions import predict_all
@@ -127,3 +158,26 @@ class LocalModels:
 
     async def info(self) -> dict[str, dict[str, str]]:
         return {target: model.info() for target, model in self.models.items()}
+
+    async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        return np.column_stack([b.predict(x) for b in self._boosters(versions)])
+
+    async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array:
+        return np.stack([b.contrib(x) for b in self._boosters(versions)], axis=1)
+
+    def _boosters(self, versions: tuple[str, str]) -> list[Any]:
+        from runners.champions import TARGET_ORDER
+        from training.dataset import REGISTERED_NAMES
+
+        return [
+            self.versions.get(REGISTERED_NAMES[t], v)
+            for t, v in zip(TARGET_ORDER, versions, strict=True)
+        ]
+
+    async def prepare(self, versions: tuple[str, str]) -> None:
+        """Load the versions off the event loop, so the first call finds them loaded."""
+        from runners.champions import TARGET_ORDER
+        from training.dataset import REGISTERED_NAMES
+
+        for target, version in zip(TARGET_ORDER, versions, strict=True):
+            await asyncio.to_thread(self.versions.get, REGISTERED_NAMES[target], version)

@@ -111,13 +111,8 @@ class Predictor:
         self.settings, self.clock, self.store, self.cache = settings, clock, store, cache
         self.db, self.models, self.served, self.logger = db, models, served, logger
         self.features = features or LiveFeatures(settings.cutoff_minutes)
-        self.policy = betting.BettingPolicy(
-            devig_method=settings.devig_method,
-            kelly_multiplier=settings.kelly_multiplier,
-            max_bet_fraction=settings.max_bet_fraction,
-            min_edge=settings.min_edge,
-            min_confidence=settings.min_confidence,
-        )
+        self.policy = betting.BettingPolicy.from_settings(settings)
+        self.policy_settings = self.policy.settings()
 
     # ------------------------------------------------------------------ vectors
     async def vectors(self, game_ids: list[str], now: datetime) -> dict[str, FeatureVector]:
@@ -244,6 +239,13 @@ class Predictor:
     ) -> dict[str, Any]:
         meta = vector.meta
         p_home, p_over = float(probs[0]), float(probs[1])
+        odds = {
+            "open_ml_home": meta.open_ml_home,
+            "open_ml_away": meta.open_ml_away,
+            "open_total": meta.open_total,
+            "open_over_price": meta.open_over_price,
+            "open_under_price": meta.open_under_price,
+        }
         entry: dict[str, Any] = {
             "game_id": vector.game_id,
             "home_team": meta.home_team,
@@ -257,30 +259,10 @@ class Predictor:
             "feature_hash": feature_hash(vector),
             "home_ml_probability": p_home,
             "total_over_probability": p_over,
-            "odds_used": {
-                "open_ml_home": meta.open_ml_home,
-                "open_ml_away": meta.open_ml_away,
-                "open_total": meta.open_total,
-                "open_over_price": meta.open_over_price,
-                "open_under_price": meta.open_under_price,
-            },
-            "betting_recommendations": {
-                "moneyline": betting.recommend(
-                    "moneyline",
-                    ("home", "away"),
-                    p_home,
-                    (meta.open_ml_home, meta.open_ml_away),
-                    self.policy,
-                ),
-                "total": betting.recommend(
-                    "total",
-                    ("over", "under"),
-                    p_over,
-                    (meta.open_over_price, meta.open_under_price),
-                    self.policy,
-                    line=meta.open_total,
-                ),
-            },
+            "odds_used": odds,
+            "betting_recommendations": betting.recommendations(p_home, p_over, odds, self.policy),
+            # what a replay of the prediction recomputes it from (float64, little-endian)
+            "feature_vector": vector.values.astype("<f8").tobytes(),
         }
         if contribs is not None:
             entry["explanation"] = {
@@ -384,6 +366,8 @@ class Predictor:
             "odds_used": entry["odds_used"],
             "recommendations": entry["betting_recommendations"],
             "latency_ms": latency_ms,
+            "feature_vector": entry.get("feature_vector"),  # absent in older cache entries
+            "policy": self.policy_settings,
         }
 
     record = _record  # what a served prediction logs (re-pricing logs its own)

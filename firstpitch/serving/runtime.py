@@ -22,7 +22,7 @@ from features.live import LiveFeatures
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
-from firstpitch.serving import driven_clock, heap
+from firstpitch.serving import driven_clock, heap, lifecycle
 from firstpitch.serving.access import KeyRing, RateLimiter
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
@@ -33,7 +33,9 @@ from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.repricing import Repricer
+from firstpitch.serving.reproduce import Replayer
 from firstpitch.settings import Settings
+from runners.versions import VersionedBoosters
 from storage import outcomes, postgres
 from storage import redis as redis_store
 from storage.event_stream import EventStream, StreamLeases
@@ -69,6 +71,7 @@ class ApiRuntime:
     reader: aioredis.Redis  # the stream reader's own connection (it blocks)
     repricer: Repricer = field(init=False)
     features: LiveFeatures
+    replays: Replayer
     _predictor: Predictor | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stats: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STATS_SLOTS))
@@ -138,6 +141,7 @@ class ApiRuntime:
             ),
             reader=reader,
             features=LiveFeatures(settings.cutoff_minutes),
+            replays=Replayer(VersionedBoosters(settings.mlflow_uri, settings.mlflow_artifacts)),
         )
         if settings.clock_drivable:
             await driven_clock.follow(client, runtime.clock)
@@ -150,6 +154,7 @@ class ApiRuntime:
         runtime.spawn(runtime._gauges(), "gauges")
         runtime.spawn(runtime._resolve_outcomes(), "outcomes")
         runtime.spawn(runtime._build_features(), "feature-state")
+        runtime.spawn(lifecycle.follow(runtime), "champions")
         if settings.auth_enabled:
             await runtime.keyring.refresh()
             runtime.spawn(runtime.keyring.run(), "api-keys")
@@ -194,7 +199,8 @@ class ApiRuntime:
         if self._predictor is not None:
             return self._predictor
         async with self._lock:
-            if self._predictor is None:
+            predictor = self._predictor
+            if predictor is None:
                 deadline = time.monotonic() + wait_s
                 while True:
                     try:
@@ -204,19 +210,24 @@ class ApiRuntime:
                         if time.monotonic() > deadline:
                             raise Unavailable("the model service is not ready yet") from exc
                         await asyncio.sleep(0.5)
-                served = ServedModels(info)
-                self._predictor = Predictor(
-                    self.settings,
-                    self.clock,
-                    FeatureStore(self.redis, self.settings.feature_ttl_s),
-                    PredictionCache(self.redis, served.versions, served.feature_version),
-                    self.db,
-                    self.backend,
-                    served,
-                    self.logger,
-                    self.features,
-                )
+                predictor = self.install(ServedModels(info))
                 heap.freeze()  # what serving allocated on the way is long-lived too
+        return predictor
+
+    def install(self, served: ServedModels) -> Predictor:
+        """A predictor for the versions ``served`` names, replacing the current one (requests
+        holding the old one finish with it; see serving/lifecycle.py)."""
+        self._predictor = Predictor(
+            self.settings,
+            self.clock,
+            FeatureStore(self.redis, self.settings.feature_ttl_s),
+            PredictionCache(self.redis, served.versions, served.feature_version),
+            self.db,
+            lifecycle.BoundModels(self.backend, served.versions),
+            served,
+            self.logger,
+            self.features,
+        )
         return self._predictor
 
     async def _resolve_outcomes(self) -> None:

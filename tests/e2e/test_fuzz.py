@@ -73,6 +73,31 @@ RAN: list[str] = []  # the schema's operations, once the fuzz run has started
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
 
+async def example_record(service: RunningService, dsn: str) -> None:
+    """A real logged prediction under the schema's example record id, so the record
+    operations can answer 2xx to the fuzzer too."""
+    from firstpitch.api.records_routes import EXAMPLE_RECORD
+    from storage.postgres import connect
+
+    rid = f"fuzz-example-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=service.url, headers=service.headers) as client:
+        resp = await client.post("/api/v1/predict", json={"game_id": "CIN202107040"},
+                                 headers={"x-request-id": rid}, timeout=60)  # fmt: skip
+        assert resp.status_code == 200, resp.text
+    conn = await connect(dsn)
+    try:
+        for _ in range(200):
+            if await conn.fetchval("SELECT 1 FROM prediction_log WHERE request_id = $1", rid):
+                break
+            await asyncio.sleep(0.05)
+        await conn.execute(
+            """INSERT INTO prediction_log SELECT (jsonb_populate_record(p,
+                   jsonb_build_object('record_id', $2::text))).*
+               FROM prediction_log p WHERE request_id = $1""", rid, EXAMPLE_RECORD)  # fmt: skip
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="module")
 def fuzz_service(
     settings: Settings,
@@ -97,6 +122,8 @@ def fuzz_service(
                             FIRSTPITCH_CLOCK_DRIVABLE="true", FIRSTPITCH_REDIS_URL=redis_url,
                             **UNHURRIED)  # fmt: skip
         try:
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, example_record(svc, dsn)).result()
             yield svc
         finally:
             svc.stop()

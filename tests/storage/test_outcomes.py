@@ -19,6 +19,7 @@ import pytest
 from ingest import feed_store
 from ingest.feed_records import validate
 from replay.recompute import recompute
+from storage import log_records as lr
 from storage import outcomes
 from storage.log_records import encode, new_record_id
 from storage.postgres import Conn, connect, create_pool, load_migrations, migrate
@@ -314,11 +315,13 @@ async def test_the_migration_resolves_an_existing_log_once(
     conn, rng = before_outcomes, random.Random(8)
     await add_games(conn)
     await results(conn, (GAMES[0], 5, 3), (GAMES[1], 1, 2), (GAMES[4], 9, 8))
-    pool = await create_pool(_dsn(conn), max_size=3)
-    try:
-        await logged(pool, predictions(rng, GAMES, 900), tmp_path)
-    finally:
-        await pool.close()
+    # as that version's writer logged them: its columns, before the replay columns (0009)
+    old = lr.COLUMNS[: lr.LEGACY_FIELDS]
+    lines = "".join(
+        "\t".join(lr._field(r.get(c)) for c in old) + "\n" for r in predictions(rng, GAMES, 900)
+    )
+    source: Any = memoryview(lines.encode())
+    await conn.copy_to_table("prediction_log", source=source, columns=old)
     assert await migrate(conn) >= 1
     assert await conn.fetchval("SELECT count(*) FROM prediction_outcome_queue") == 0
     assert await agree(conn) == 4

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import numpy as np
 import pytest
 
 from storage import log_records as lr
@@ -33,7 +34,14 @@ def record(i: int, **changes: Any) -> dict[str, Any]:
         "home_ml_confidence": 0.6, "total_over_confidence": 0.5,
         "odds_used": {"open_ml_home": -120},
         "recommendations": {"moneyline": {"recommended": False}}, "latency_ms": 1.0,
+        "feature_vector": VECTOR.tobytes(), "policy": POLICY,
     } | changes  # fmt: skip
+
+
+# Every byte value a float64 can hold, NaN and the COPY separators' bytes among them.
+VECTOR = np.array([0.1, -0.0, np.nan, np.inf, 1e-310, 9.0, 2.5e300], dtype="<f8")
+POLICY = {"devig_method": "power", "kelly_multiplier": 0.25, "max_bet_fraction": 0.05,
+          "min_edge": 0.02, "min_confidence": 0.55}  # fmt: skip
 
 
 def _dsn(conn: asyncpg.Connection) -> str:
@@ -55,7 +63,11 @@ async def wait_until(check: Any, seconds: float = 10) -> None:
 
 def test_the_fast_encoding_equals_the_general_one() -> None:
     iso = "2021-07-04T14:00:00+00:00"
-    for r in (record(1, feature_cutoff=iso), record(2, feature_cutoff=iso, latency_ms=3.25)):
+    for r in (
+        record(1, feature_cutoff=iso),
+        record(2, feature_cutoff=iso, latency_ms=3.25),
+        record(4, feature_cutoff=iso, feature_vector=None, policy=None),  # older cache entries
+    ):
         assert all(type(r[c]) is str for c in lr.COLUMNS[:13])  # the fast path's case
         general = ("\t".join(lr._field(r[c]) for c in lr.COLUMNS) + "\n").encode()
         assert encode(r) == general
@@ -214,11 +226,57 @@ async def test_spill_files_of_earlier_versions_are_replayed(
     import json
 
     legacy = [record(i) | {"feature_cutoff": "2021-07-04T15:00:00+00:00"} for i in range(4)]
+    for r in legacy:  # those versions kept no vector and no policy
+        del r["feature_vector"], r["policy"]
     (tmp_path / "spill-1-ab.jsonl").write_text("".join(json.dumps(r) + "\n" for r in legacy))
     pool = await create_pool(_dsn(scratch_db), max_size=2)
     logger = PredictionLogger(pool, tmp_path)
     await logger._replay()
     assert await count(scratch_db) == 4
+    await pool.close()
+
+
+async def test_the_vector_and_policy_survive_the_round_trip(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    logger = PredictionLogger(pool, tmp_path, flush_interval=0.01)
+    logger.start()
+    # every byte 0..255, the tab, newline and backslash bytes among them
+    odd = bytes(range(256)) * 2
+    logger.log_many([record(1, request_id="vec-1"), record(2, request_id="vec-2",
+                                                         feature_vector=odd)])  # fmt: skip
+    assert await logger.flush(10)
+    rows = {r["request_id"]: r for r in await scratch_db.fetch(
+        "SELECT request_id, feature_vector, policy FROM prediction_log")}  # fmt: skip
+    back = np.frombuffer(rows["vec-1"]["feature_vector"], dtype="<f8")
+    assert back.tobytes() == VECTOR.tobytes()  # bit for bit, NaN and -0.0 included
+    assert rows["vec-2"]["feature_vector"] == odd
+    assert json.loads(rows["vec-1"]["policy"]) == POLICY
+    await logger.close()
+    await pool.close()
+
+
+async def test_copy_spills_from_before_vectors_are_replayed_without_them(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    old = lr.COLUMNS[: lr.LEGACY_FIELDS]  # the columns a line had before migration 0009
+    iso = "2021-07-04T15:00:00+00:00"
+    lines = [
+        "\t".join(lr._field((record(i) | {"feature_cutoff": iso})[c]) for c in old) + "\n"
+        for i in range(5)
+    ]
+    (tmp_path / "spill-old.copy").write_text("".join(lines))
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    logger = PredictionLogger(pool, tmp_path)
+    await logger._replay()
+    assert logger.stats.replayed == 5
+    assert (
+        await scratch_db.fetchval(
+            "SELECT count(*) FROM prediction_log WHERE feature_vector IS NULL AND policy IS NULL"
+        )
+        == 5
+    )
     await pool.close()
 
 
