@@ -14,7 +14,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
-from firstpitch.api import clock_routes, errors, feed_routes, health, routes, stream_routes
+from firstpitch.api import (
+    bento_ops,
+    clock_routes,
+    errors,
+    feed_routes,
+    health,
+    routes,
+    stream_routes,
+)
 from firstpitch.api.access import AccessControl
 from firstpitch.api.body_limit import BodyLimit
 from firstpitch.api.guards import required_scope
@@ -127,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stream_routes.router,
         clock_routes.router,
         health.router,
+        bento_ops.router,
     )
     for router in routers:
         app.include_router(router)

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,8 +33,8 @@ from firstpitch.settings import Settings
 
 
 class Validated:
-    """Refuses (422) a body that is not its operation's request model; passes the rest on,
-    as JSON. The body arrives whole (the body limit read it)."""
+    """Refuses (422) a body that is not its operation's request model (or not labelled
+    JSON); passes the rest on. The body arrives whole (the body limit read it)."""
 
     def __init__(self, app: ASGIApp, inputs: dict[str, type[BaseModel]]) -> None:
         self.app, self.inputs = app, inputs
@@ -48,12 +49,17 @@ class Validated:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        model = self.inputs[scope["path"]]
         try:
-            self.inputs[scope["path"]].model_validate_json(body)
-        except ValidationError as exc:
-            await validation_error(Request(scope), exc.errors())(scope, receive, send)
+            if _json(scope):
+                model.model_validate_json(body)
+            else:  # as FastAPI does: a body labelled otherwise is not read as JSON
+                model.model_validate(body)
+        except ValidationError as exc:  # located as the REST app locates them: in the body
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            await validation_error(Request(scope), errors)(scope, receive, send)
             return
-        # Parsed as JSON whatever it was labelled: BentoML picks its parser by Content-Type.
+        # BentoML picks its parser by Content-Type: JSON (an unlabelled body is JSON, too).
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
         scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         sent = False
@@ -66,6 +72,17 @@ class Validated:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _json(scope: Scope) -> bool:
+    """Whether the body is JSON by its Content-Type (none counts as JSON), as for FastAPI."""
+    raw = Headers(scope=scope).get("content-type")
+    if raw is None:
+        return True
+    media = raw.split(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 class BentoOperations:

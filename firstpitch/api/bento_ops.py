@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
 import bentoml
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,6 +62,42 @@ INPUTS: dict[str, type[BaseModel]] = {
 }
 
 Call = Callable[[ApiRuntime, str, Request], Awaitable[Response]]
+
+# The operations in the REST app's schema (/openapi.json), so that its clients and the schema
+# fuzzer see them too. BentoML's router answers these POSTs before the mounted app would;
+# the app's own routes below do the same thing should the app be served alone, and make
+# other methods 405.
+router = APIRouter(tags=["bento"])
+
+
+@router.post(ROUTES["predict"], response_model=PredictionResponse, responses=routes.POST_ERRORS)
+async def bento_predict(
+    body: PredictRequest, rt: routes.Runtime, rid: routes.RequestId
+) -> Response:
+    """BentoML-native `predict`: as `POST /api/v1/predict`."""
+    return await routes.predict(body, rt, rid)
+
+
+@router.post(
+    ROUTES["predict_batch"], response_model=list[PredictionResponse], responses=routes.POST_ERRORS
+)
+async def bento_predict_batch(
+    body: BatchPredictRequest, rt: routes.Runtime, rid: routes.RequestId, request: Request
+) -> Response:
+    """BentoML-native `predict_batch`: as `POST /api/v1/predict/batch`."""
+    return await routes.predict_batch(body, rt, rid, request)
+
+
+@router.post(
+    ROUTES["predictions_today"], response_model=TodayResponse, responses=routes.POST_ERRORS
+)
+async def bento_predictions_today(
+    body: TodayRequest, rt: routes.Runtime, rid: routes.RequestId, request: Request
+) -> Response:
+    """BentoML-native `predictions_today`: as `GET /api/v1/predictions/today`."""
+    return await routes.predictions_today(
+        rt, rid, request, model_name=body.model_name, min_confidence=body.min_confidence
+    )
 
 
 async def _error(api: FastAPI, request: Request, exc: Exception) -> Response:
