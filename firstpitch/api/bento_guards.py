@@ -59,7 +59,7 @@ class Validated:
             errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
             await validation_error(Request(scope), errors)(scope, receive, send)
             return
-        # BentoML picks its parser by Content-Type: JSON (an unlabelled body is JSON, too).
+        # BentoML picks its parser by Content-Type: JSON (``+json`` types included).
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
         scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         sent = False
@@ -75,11 +75,8 @@ class Validated:
 
 
 def _json(scope: Scope) -> bool:
-    """Whether the body is JSON by its Content-Type (none counts as JSON), as for FastAPI."""
-    raw = Headers(scope=scope).get("content-type")
-    if raw is None:
-        return True
-    media = raw.split(";")[0].strip().lower()
+    """Whether the body is labelled JSON (an unlabelled one is not), as FastAPI decides."""
+    media = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )

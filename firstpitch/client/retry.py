@@ -15,7 +15,7 @@ RETRIED_STATUSES = frozenset({429, 503})
 @dataclass(frozen=True)
 class RetryPolicy:
     """``retries``: tries after the first. ``backoff_s`` doubles each time up to
-    ``max_backoff_s`` (full jitter: a random share of it). A ``Retry-After`` longer than
+    ``max_backoff_s`` (with jitter: half to all of it). A ``Retry-After`` longer than
     ``max_retry_after_s`` is not waited for: the error is raised at once (a key out of its
     minute's budget should not block a caller for a minute unless it asked to)."""
 
