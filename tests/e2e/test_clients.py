@@ -29,7 +29,7 @@ from firstpitch.client import (
 from storage.postgres import connect
 from tests.e2e.conftest import RunningService, admin_key, create_key
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e]
 GAME, OTHER = "CIN202107040", "SEA202107040"  # games of the pinned day (2021-07-04)
 BENTO = "/api/v1/bento"
 
