@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
 
 from firstpitch.api.schemas import (
     ActiveModels,
@@ -34,6 +33,10 @@ from firstpitch.client.base import (
 from firstpitch.client.events import Resumption
 from firstpitch.client.retry import RetryPolicy
 from firstpitch.stream_client import StreamEvent, StreamRefused, stream_events
+
+if TYPE_CHECKING:
+    from firstpitch.api.clock_routes import ClockState, DrivenClock
+    from firstpitch.api.feed_routes import FeedAnswer
 
 T = TypeVar("T")
 
@@ -156,14 +159,14 @@ class AsyncFirstPitchClient:
             name, model_version=model_version, days=days, limit=limit))  # fmt: skip
 
     # ------------------------------------------------------------------ feed, clock, health
-    async def feed(self, kind: str, records: list[dict[str, Any]]) -> BaseModel:
-        """``POST /api/v1/feed/{kind}`` (scope ``feed``): a ``FeedAnswer``."""
+    async def feed(self, kind: str, records: list[dict[str, Any]]) -> FeedAnswer:
+        """``POST /api/v1/feed/{kind}`` (scope ``feed``)."""
         return await self.call(ops.feed(kind, records))
 
-    async def clock(self) -> BaseModel:
+    async def clock(self) -> ClockState:
         return await self.call(ops.clock())
 
-    async def drive_clock(self, now: datetime) -> BaseModel:
+    async def drive_clock(self, now: datetime) -> DrivenClock:
         return await self.call(ops.drive_clock(now))
 
     async def health(self) -> Health:

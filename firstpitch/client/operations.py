@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from firstpitch.api.schemas import (
     ActiveModels,
@@ -22,6 +22,10 @@ from firstpitch.api.schemas import (
     RecentPredictions,
     TodayResponse,
 )
+
+if TYPE_CHECKING:  # beside their routes: imported when first used (they import the server)
+    from firstpitch.api.clock_routes import ClockState, DrivenClock
+    from firstpitch.api.feed_routes import FeedAnswer
 
 T = TypeVar("T")
 
@@ -105,20 +109,20 @@ def recent_predictions(name: str, **query: Any) -> Operation[RecentPredictions]:
                      adapter(RecentPredictions), _query(**query))  # fmt: skip
 
 
-def feed(kind: str, records: list[dict[str, Any]]) -> Operation[BaseModel]:
-    from firstpitch.api.feed_routes import FeedAnswer  # beside its route (imports the server)
+def feed(kind: str, records: list[dict[str, Any]]) -> Operation[FeedAnswer]:
+    from firstpitch.api.feed_routes import FeedAnswer
 
     return Operation("POST", f"/api/v1/feed/{kind}", adapter(FeedAnswer),
                      body={"records": records})  # fmt: skip
 
 
-def clock() -> Operation[BaseModel]:
+def clock() -> Operation[ClockState]:
     from firstpitch.api.clock_routes import ClockState
 
     return Operation("GET", "/api/v1/clock", adapter(ClockState))
 
 
-def drive_clock(now: datetime) -> Operation[BaseModel]:
+def drive_clock(now: datetime) -> Operation[DrivenClock]:
     from firstpitch.api.clock_routes import DrivenClock
 
     return Operation("POST", "/api/v1/clock", adapter(DrivenClock),

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
 
 from firstpitch.api.schemas import (
     ActiveModels,
@@ -34,6 +33,10 @@ from firstpitch.client.base import (
 from firstpitch.client.events import Resumption
 from firstpitch.client.retry import RetryPolicy
 from firstpitch.stream_client import PATH, EventParser, StreamEvent, refusal
+
+if TYPE_CHECKING:
+    from firstpitch.api.clock_routes import ClockState, DrivenClock
+    from firstpitch.api.feed_routes import FeedAnswer
 
 T = TypeVar("T")
 
@@ -152,14 +155,14 @@ class FirstPitchClient:
             name, model_version=model_version, days=days, limit=limit))  # fmt: skip
 
     # ------------------------------------------------------------------ feed, clock, health
-    def feed(self, kind: str, records: list[dict[str, Any]]) -> BaseModel:
-        """``POST /api/v1/feed/{kind}`` (scope ``feed``): a ``FeedAnswer``."""
+    def feed(self, kind: str, records: list[dict[str, Any]]) -> FeedAnswer:
+        """``POST /api/v1/feed/{kind}`` (scope ``feed``)."""
         return self.call(ops.feed(kind, records))
 
-    def clock(self) -> BaseModel:
+    def clock(self) -> ClockState:
         return self.call(ops.clock())
 
-    def drive_clock(self, now: datetime) -> BaseModel:
+    def drive_clock(self, now: datetime) -> DrivenClock:
         return self.call(ops.drive_clock(now))
 
     def health(self) -> Health:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import bentoml
@@ -405,3 +406,16 @@ def test_a_body_not_labelled_json_is_refused_by_both_doors(client: httpx.Client)
         labelled = client.post(path, content=b'{"game_id": "CIN202107040"}',
                                headers={"content-type": "application/json; charset=utf-8"})  # fmt: skip
         assert labelled.status_code == 200, (path, labelled.text)
+
+
+def test_typed_client_feed_and_clock_refusals(service: RunningService, ingested: str) -> None:
+    """The writing operations, refused before anything is written: a bad record names its
+    index and field; this service's clock is not drivable."""
+    with FirstPitchClient(service.url, api_key=admin_key(ingested), timeout=60) as fp:
+        with pytest.raises(InvalidRequest) as bad:
+            fp.feed("odds", [{"game_id": GAME, "market": "moneyline"}])
+        assert bad.value.code == "invalid_feed" and bad.value.details
+        with pytest.raises(Forbidden) as fixed:
+            fp.drive_clock(datetime(2021, 7, 4, 15, tzinfo=UTC))
+        assert fixed.value.code == "clock_not_drivable"
+        assert fp.clock().mode == "pinned"
