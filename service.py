@@ -2,8 +2,8 @@
 
 The REST contract is a FastAPI app (firstpitch/api) mounted at "/"; BentoML's own /livez,
 /readyz and /metrics stay. Three of its operations are also BentoML APIs, for BentoML's
-clients (firstpitch/api/bento_ops.py). Clients for Redis, Postgres and the prediction log are opened
-per worker in the startup hook and closed (log flushed) in the shutdown hook.
+clients (firstpitch/api/bento_ops.py). Clients for Redis, Postgres and the prediction log
+are opened per worker in the startup hook and closed (log flushed) in the shutdown hook.
 """
 
 from __future__ import annotations
