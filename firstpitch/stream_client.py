@@ -34,9 +34,49 @@ class StreamEvent:
 
 
 class StreamRefused(Exception):
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(self, status: int, body: Any, headers: httpx.Headers | None = None) -> None:
         super().__init__(f"stream refused: {status} {body}")
         self.status, self.body = status, body
+        self.headers = headers if headers is not None else httpx.Headers()
+
+
+class EventParser:
+    """Server-Sent Events, a line at a time (comments skipped): ``line`` returns the event a
+    blank line completes, else None. Used by the async reader below and the typed client's
+    synchronous one."""
+
+    def __init__(self) -> None:
+        self.event, self.data = "message", list[str]()
+        self.id: str | None = None
+
+    def line(self, line: str) -> StreamEvent | None:
+        if line == "":
+            done = None
+            if self.data:
+                done = StreamEvent(
+                    self.event, self.id, orjson.loads("\n".join(self.data)), time.time()
+                )
+            self.event, self.id, self.data = "message", None, []
+            return done
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self.event = value
+        elif name == "data":
+            self.data.append(value)
+        elif name == "id":
+            self.id = value
+        return None
+
+
+def refusal(response: httpx.Response, body: bytes) -> StreamRefused:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = body.decode(errors="replace")
+    return StreamRefused(response.status_code, parsed, response.headers)
 
 
 async def stream_events(
@@ -44,38 +84,23 @@ async def stream_events(
     params: Mapping[str, Any] | None = None,
     last_event_id: str | None = None,
     on_open: Any = None,
+    http_timeout: httpx.Timeout | None = None,
 ) -> AsyncIterator[StreamEvent]:
     """The stream's events as they arrive (comments skipped); ends when the server ends it.
     ``on_open(response)`` is called once the response has started (e.g. to find the
-    connection's local address)."""
+    connection's local address). ``http_timeout``: instead of the client's."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    async with http.stream("GET", PATH, params=params, headers=headers) as response:
+    timed: Any = {"timeout": http_timeout} if http_timeout is not None else {}
+    async with http.stream("GET", PATH, params=params, headers=headers, **timed) as response:
         if response.status_code != 200:
-            body = await response.aread()
-            try:
-                raise StreamRefused(response.status_code, orjson.loads(body))
-            except orjson.JSONDecodeError:
-                raise StreamRefused(response.status_code, body.decode(errors="replace")) from None
+            raise refusal(response, await response.aread())
         if on_open is not None:
             on_open(response)
-        event, ident, data = "message", None, list[str]()
+        parser = EventParser()
         async for line in response.aiter_lines():
-            if line == "":
-                if data:
-                    text = "\n".join(data)
-                    yield StreamEvent(event, ident, orjson.loads(text), time.time())
-                event, ident, data = "message", None, []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-            elif name == "id":
-                ident = value
+            event = parser.line(line)
+            if event is not None:
+                yield event
 
 
 def client_port(response: httpx.Response) -> int | None:

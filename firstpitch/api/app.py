@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firstpitch import __version__
 from firstpitch.api import (
+    bento_ops,
     clock_routes,
     errors,
     feed_routes,
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stream_routes.router,
         clock_routes.router,
         health.router,
+        bento_ops.router,
     )
     for router in routers:
         app.include_router(router)

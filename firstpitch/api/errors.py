@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -42,6 +43,16 @@ def _detail(error: Any) -> dict[str, str]:
     return {"location": ".".join(loc), "reason": reason}
 
 
+def validation_error(request: Request, errors: Sequence[Any]) -> JSONResponse:
+    """422 ``validation_error``: location and reason of each error, never the input."""
+    details = [_detail(e) for e in errors]
+    summary = "; ".join(f"{d['location']}: {d['reason']}" for d in details)
+    return JSONResponse(
+        _body("validation_error", f"invalid request: {summary}", request, details=details),
+        status_code=422,
+    )
+
+
 def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     headers = RETRY if exc.status == 503 else None
     extra = {"details": exc.details} if isinstance(exc, InvalidFeed) else {}
@@ -59,13 +70,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Location and reason only: the offending input is never echoed back.
-        details = [_detail(e) for e in exc.errors()]
-        summary = "; ".join(f"{d['location']}: {d['reason']}" for d in details)
-        return JSONResponse(
-            _body("validation_error", f"invalid request: {summary}", request, details=details),
-            status_code=422,
-        )
+        return validation_error(request, exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -15,6 +15,7 @@ STREAM = "/api/v1/stream"  # long-lived: a budget of its own (shedding.py), no b
 SCOPE_OF_PREFIX = (
     ("/api/v1/models", "models"),
     ("/api/v1/predict", "predictions"),
+    ("/api/v1/bento", "predictions"),  # the BentoML-native operations (bento_ops.py)
     ("/api/v1/feed", "feed"),
     ("/api/v1/clock", "feed"),
     (STREAM, "predictions"),
