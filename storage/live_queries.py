@@ -1,5 +1,5 @@
 """What re-pricing reads from PostgreSQL: the games a feed batch touched, the current price
-of each market, and the prediction standing at a game's cutoff."""
+of each market, the prediction standing at a game's cutoff, and the games frozen now."""
 
 from __future__ import annotations
 
@@ -23,6 +23,20 @@ STANDING = """SELECT DISTINCT ON (game_id) game_id, predicted_at, feature_cutoff
     home_ml_probability, total_over_probability, odds_used, recommendations
 FROM prediction_log WHERE game_id = ANY($1)
 ORDER BY game_id, (predicted_at <= feature_cutoff) DESC, predicted_at DESC"""
+
+
+# Games past their cutoff and not yet started, whose cutoff is at or after ``since``: their
+# features are frozen as of the cutoff, so a fact known by then that arrives now changes them.
+FROZEN = """SELECT game_id FROM games
+WHERE scheduled_start > $2 AND scheduled_start <= $2 + make_interval(mins => $3)
+  AND scheduled_start - make_interval(mins => $3) >= $1"""
+
+
+async def frozen_since(
+    conn: Conn, since: datetime, now: datetime, cutoff_minutes: int
+) -> list[str]:
+    """Games frozen at ``now`` whose features could hold a fact known at ``since``."""
+    return [r["game_id"] for r in await conn.fetch(FROZEN, since, now, cutoff_minutes)]
 
 
 async def games(conn: Conn, game_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -18,7 +18,10 @@ nothing). By kind, for each game touched, at the service's clock:
   ``status`` with the record and the game's status now, and a game it leaves ahead of its
   (new) cutoff is re-predicted as above (in the same transaction as the drop);
 - results: ``result`` with the score and the settlement of the prediction standing at the
-  cutoff (``pricing.settle``);
+  cutoff (``pricing.settle``). A result known by the cutoff of a game that is frozen now
+  (past its cutoff, not started) but arriving after its frozen vector was computed (the
+  cutoff's own warm-up can run the instant the clock reaches it) drops that game's vector and
+  cached prediction, so the next request computes them as of the cutoff with it;
 - anything after first pitch: nothing.
 
 Ordering: a batch holds its games' locks from before its write until its events are
@@ -127,8 +130,11 @@ class Repricer:
             games = await q.games(conn, ids)
             if kind == "results":
                 standing = await q.standing(conn, ids)
+                known = min(r.known_at for r in changed if isinstance(r, Result))
+                minutes = int(self.cutoff.total_seconds() // 60)
+                frozen = await q.frozen_since(conn, known, now, minutes)
                 return [self._result(r, games[r.game_id], standing.get(r.game_id))
-                        for r in changed if isinstance(r, Result)], []  # fmt: skip
+                        for r in changed if isinstance(r, Result)], await self._held_keys(frozen)  # fmt: skip
             out = [self._status(r, games[r.game_id])
                    for r in changed if isinstance(r, StatusChange)]  # fmt: skip
             before, frozen = [], []

@@ -252,6 +252,38 @@ async def test_a_result_settles_the_recommendation_standing_at_the_cutoff(
     assert result["profit"] == pytest.approx(sum(b["profit"] for b in bets.values()))
 
 
+async def test_a_late_result_unfreezes_what_was_frozen_without_it(
+    svc: RunningService, db: str
+) -> None:
+    """A result known before a frozen game's cutoff but arriving after its prediction was
+    made (a correction here) drops the held answer: the next one is computed with it."""
+    async with keyed(svc) as http:
+        for _ in range(2):
+            resp = await http.post("/api/v1/predict", json={"game_id": FROZEN})
+            assert resp.status_code == 200, resp.text
+        held = resp.json()
+        assert held["cache_hit"] is True
+    conn = await connect(db)
+    try:
+        row = dict(await conn.fetchrow(
+            "SELECT r.* FROM game_results r JOIN games g USING (game_id) "
+            "WHERE g.game_date = '2021-07-03' AND g.game_id <> 'PHI202107030' "
+            "ORDER BY g.game_id LIMIT 1"))  # fmt: skip
+    finally:
+        await conn.close()
+    box = {f"{side}_{s}": row[f"{side}_{s}"] for side in ("home", "away")
+           for s in ("h", "hr", "bb", "k", "e", "er")}  # fmt: skip
+    corrected = {"game_id": row["game_id"], **box, "home_score": row["home_score"] + 3,
+                 "away_score": row["away_score"], "known_at": "2021-07-04T16:00:00Z",
+                 "duration_min": row["duration_min"]}  # fmt: skip
+    answer = await feed(svc, "results", [corrected])
+    assert answer["corrected_games"] == [row["game_id"]]
+    async with keyed(svc) as http:
+        now = (await http.post("/api/v1/predict", json={"game_id": FROZEN})).json()
+    assert now["cache_hit"] is False  # computed afresh, as of the same cutoff
+    assert now["feature_cutoff_time"] == held["feature_cutoff_time"]
+
+
 async def test_filters_pick_games_dates_types_and_edges(svc: RunningService, db: str) -> None:
     def listen(**params: Any) -> Listener:
         return Listener(
