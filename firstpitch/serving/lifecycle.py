@@ -4,7 +4,7 @@ A ``Predictor`` is built for one set of versions and calls the models through
 ``BoundModels``, which names those versions in every call (to the model service: in every
 row it sends, ``runners/versions.py``),
 so an answer is always by the versions its ``models`` field names, whichever versions the
-model service holds. A swap loads the new versions first (``backend.prepare``), then
+model service holds. A swap loads the new versions first (``backend.load_versions``), then
 replaces the worker's predictor in one assignment: requests already running finish with the
 predictor they started with; every later one uses the new versions, whose cache keys are
 their own (``fp:pred:{home}:{total}:...``), so no answer of the old champion is served after.
@@ -49,8 +49,8 @@ class BoundModels:
     async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array:
         return await self.backend.explain_for(x, versions)
 
-    async def prepare(self, versions: tuple[str, str]) -> None:
-        await self.backend.prepare(versions)
+    async def load_versions(self, versions: tuple[str, str]) -> None:
+        await self.backend.load_versions(versions)
 
 
 async def adopt(rt: ApiRuntime, info: dict[str, dict[str, str]]) -> bool:
@@ -65,7 +65,7 @@ async def adopt(rt: ApiRuntime, info: dict[str, dict[str, str]]) -> bool:
             served.versions, served.feature_version, FEATURE_VERSION,
         )  # fmt: skip
         return False
-    await rt.backend.prepare(served.versions)
+    await rt.backend.load_versions(served.versions)
     rt.install(served)
     log.info("champions now %s (were %s)", served.versions, current.served.versions)
     return True

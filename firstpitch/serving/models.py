@@ -23,10 +23,10 @@ class ModelBackend(Protocol):
     async def explain(self, x: Array) -> Array: ...
     async def info(self) -> dict[str, dict[str, str]]: ...
     # By named versions (home-win, total-over): any version, not only the champions loaded
-    # at start. prepare() loads versions ahead of their first call.
+    # at start. load_versions() loads versions ahead of their first call.
     async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array: ...
     async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array: ...
-    async def prepare(self, versions: tuple[str, str]) -> None: ...
+    async def load_versions(self, versions: tuple[str, str]) -> None: ...
 
 
 class ModelUnavailable(RuntimeError):
@@ -126,7 +126,7 @@ class RemoteModels:
         rows = with_versions(x, versions)
         return np.asarray(await self._call("explain_as", rows), dtype=np.float64)
 
-    async def prepare(self, versions: tuple[str, str]) -> None:
+    async def load_versions(self, versions: tuple[str, str]) -> None:
         """One call with the versions: the replica answering it loads them. (The others
         load them on their first call, from the same store.)"""
         from features.definitions import FEATURE_NAMES
@@ -174,7 +174,7 @@ class LocalModels:
             for t, v in zip(TARGET_ORDER, versions, strict=True)
         ]
 
-    async def prepare(self, versions: tuple[str, str]) -> None:
+    async def load_versions(self, versions: tuple[str, str]) -> None:
         """Load the versions off the event loop, so the first call finds them loaded."""
         from runners.champions import TARGET_ORDER
         from training.dataset import REGISTERED_NAMES

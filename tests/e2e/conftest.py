@@ -166,3 +166,17 @@ def service(
 def client(service: RunningService) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=service.url, timeout=60, headers=service.headers) as c:
         yield c
+
+
+@pytest.fixture
+def bento_store_restored(champions: dict[str, object]) -> Iterator[None]:
+    """For a test that imports model versions into the session's BentoML store (training,
+    promoting): the versions it added are deleted afterwards, so the store holds only the
+    session's champions again for the tests after it."""
+    import bentoml
+
+    before = {str(m.tag) for m in bentoml.models.list()}
+    yield
+    for model in bentoml.models.list():
+        if str(model.tag) not in before:
+            bentoml.models.delete(model.tag)

@@ -115,6 +115,7 @@ def expected(name: str, version: str, vecs: dict[str, np.ndarray]) -> dict[str, 
 
 
 @pytest.mark.parametrize("inference", ["service", "local"])
+@pytest.mark.usefixtures("bento_store_restored")
 async def test_promote_and_rollback_under_load(
     settings: Settings, ingested: str, champions: dict[str, Any], tmp_path: Path, inference: str
 ) -> None:

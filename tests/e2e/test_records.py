@@ -98,6 +98,7 @@ async def test_a_logged_prediction_reads_back_and_replays_identically(
     assert body["models"] == served["models"]
 
 
+@pytest.mark.usefixtures("bento_store_restored")
 async def test_a_record_replays_after_its_model_is_replaced_as_champion(
     client: httpx.AsyncClient, db: asyncpg.Connection, settings: Settings, ingested: str
 ) -> None:
