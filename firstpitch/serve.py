@@ -24,6 +24,9 @@ from storage.embedded import embedded_servers
 
 Say = Callable[[str], None]
 EXAMPLE_GAME = "CHN202104010"
+# A graceful stop flushes the prediction log (bounded: storage/prediction_log.py) and closes
+# the clients; past this the process tree is killed.
+STOP_GRACE_S = 60.0
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> bool:
@@ -99,6 +102,17 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
             child.kill()
 
 
+def _wait(proc: subprocess.Popen[bytes], stopping: list[float], say: Say) -> int | None:
+    """The service's exit code; None when it has not stopped ``STOP_GRACE_S`` after a stop
+    signal (its tree is then killed: a stop must end, even if a worker hangs)."""
+    while True:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return proc.wait(timeout=0.5)
+        if stopping and time.monotonic() - stopping[0] > STOP_GRACE_S:
+            say(f"the service did not stop within {STOP_GRACE_S:g} s; killing it")
+            return None
+
+
 def auth_for(settings: Settings, configured: dict[str, bool], environ: Mapping[str, str]) -> bool:
     """API keys are required unless this is the embedded demo (no server configured) and
     nobody asked for them explicitly."""
@@ -133,9 +147,11 @@ def serve(
         settings, endpoints, host, port, FIRSTPITCH_AUTH_ENABLED=str(auth).lower(), **extra
     )
     player: subprocess.Popen[bytes] | None = None
+    stopping: list[float] = []  # when the first stop signal came
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         say(f"received {signal.Signals(signum).name}: stopping the service")
+        stopping.append(time.monotonic())
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
 
@@ -158,13 +174,15 @@ def serve(
                 f"pace; watch: curl -sN{key} {url}/api/v1/stream  (clock: {url}/api/v1/clock)")  # fmt: skip
             player = serve_replay.start(replay, url, replay_key)
     try:
-        code = proc.wait()
+        code = _wait(proc, stopping, say)
     finally:
         if player is not None and player.poll() is None:
             player.terminate()
             player.wait(timeout=10)
-        stop(proc)
+        stop(proc, timeout=5)
         for server in ours:
             server.stop()
             say(f"stopped embedded {server.name}")
+    if code is None:
+        return 1
     return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code

@@ -11,7 +11,8 @@ twice, writes each record once. ``close()`` drains the queue (to Postgres, else 
 and a new writer replays whatever an earlier process left in its spill directory.
 
 What a crash (SIGKILL, OOM) can lose is what is in memory: at most ``max_records`` queued
-plus one batch of ``batch_size`` being written. Everything spilled survives the process.
+plus one batch of ``batch_size`` being written per writer (``WRITERS``). Everything spilled
+survives the process.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ UNAVAILABLE = (
 # A stalled (not dead) server must not hold the writer for ever: past this a batch counts as
 # not written and is spilled (if it did land, its replay is deduplicated).
 WRITE_TIMEOUT_S = 30.0
+WRITERS = 2  # concurrent COPYs: Postgres parses each on its own core
 
 
 class LogFull(RuntimeError):
@@ -82,7 +84,7 @@ class PredictionLogger:
         max_records: int = 8000,
         max_bytes: int = 16 << 20,
         enabled: bool = True,
-        writers: int = 2,
+        writers: int = WRITERS,
         max_spill_bytes: int = 8 << 30,
     ) -> None:
         self.pool = pool
@@ -98,7 +100,7 @@ class PredictionLogger:
         self._queue: collections.deque[bytes] = collections.deque()
         self._queued_bytes = 0
         self._wake, self._full = asyncio.Event(), asyncio.Event()
-        self.writers = writers  # concurrent COPYs: Postgres parses each on its own core
+        self.writers = writers
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._down_until = 0.0  # after a failed write, batches spill without trying

@@ -96,8 +96,9 @@ class KeyRing:
                 await api_keys.listen(conn, self._changed.put_nowait)
                 await self.refresh()  # what changed while nobody listened
                 while not conn.is_closed():
-                    try:
-                        key_id = await asyncio.wait_for(self._changed.get(), 1.0)
+                    try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                        async with asyncio.timeout(1.0):
+                            key_id = await self._changed.get()
                     except TimeoutError:
                         continue
                     await self._apply(key_id)

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 # running at most STATS_BUDGET_MS, so no client can tie up Postgres with them.
 STATS_SLOTS = 2
 STATS_WAIT_S = 5.0
+CLOSE_TASKS_S = 5.0  # what shutdown gives background tasks to end once cancelled
+CLOSE_POOL_S = 10.0  # and the connection pool to close gracefully
 STATS_BUDGET_MS = 10_000
 READ_BLOCK_MS = 1000  # the stream reader's XREAD BLOCK (its own connection)
 RESOLVE_EVERY_S = 2.0  # the background fold of newly logged predictions and results
@@ -162,13 +164,22 @@ class ApiRuntime:
         return runtime
 
     async def close(self) -> None:
+        """Stop the background tasks, flush the prediction log, close the clients. Every
+        step is bounded: a task that ignores its cancellation (Python 3.11's ``wait_for`` can
+        swallow one) or a connection still held must not keep the worker from exiting."""
         self.hub.close()
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_TASKS_S)
+            for task in stuck:
+                log.warning("background task %s did not stop; leaving it", task.get_name())
         await self.logger.close()  # flushes every queued record (or spills it)
-        await self.pool.close()
+        try:
+            await asyncio.wait_for(self.pool.close(), CLOSE_POOL_S)
+        except TimeoutError:
+            log.warning("PostgreSQL connections still busy at shutdown; terminating them")
+            self.pool.terminate()
         await self.reader.aclose()
         await self.redis.aclose()
 
