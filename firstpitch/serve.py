@@ -27,6 +27,9 @@ EXAMPLE_GAME = "CHN202104010"
 # A graceful stop flushes the prediction log (bounded: storage/prediction_log.py) and closes
 # the clients; past this the process tree is killed.
 STOP_GRACE_S = 60.0
+# uvicorn's wait for open requests at a stop (its default is for ever, and BentoML gives a
+# worker a day to stop); event streams end at once (firstpitch/serving/draining.py).
+REQUESTS_GRACE_S = 20
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> bool:
@@ -75,7 +78,8 @@ def launch(
     )
     bentoml = Path(sys.executable).parent / "bentoml"
     cmd = [str(bentoml), "serve", "service:FirstPitch", "--host", host, "--port", str(port),
-           "--working-dir", str(PROJECT_ROOT)]  # fmt: skip
+           "--working-dir", str(PROJECT_ROOT),
+           "--timeout-graceful-shutdown", str(REQUESTS_GRACE_S)]  # fmt: skip
     return subprocess.Popen(cmd, env=env, start_new_session=True)
 
 
