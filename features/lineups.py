@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.ratings import Timelines, park_at, ratings_at
+from features.rating_lookups import park_at, ratings_at
+from features.ratings import Timelines
 
 PYTHAG_EXP = 1.83
 LINEUP_FEATURES = (

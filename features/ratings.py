@@ -19,6 +19,7 @@ history through it is exactly what ``rating_timelines`` does.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -87,16 +88,31 @@ class RatingState:
     park: dict[str, float] = field(default_factory=dict)
     league: float = LEAGUE_START
     home_adv: float = HFA_START
+    # Entries (by id) this state may change in place: those it created or copied. A fork
+    # shares every entry with its parent and copies one before its first change, so a
+    # parent that is never changed again (a held state, a checkpoint) stays as it was.
+    _own: set[int] = field(default_factory=set, repr=False, compare=False)
 
-    @staticmethod
-    def _current(store: dict[str, list[Any]], key: str, season: int, prior: tuple[float, float]
-                 ) -> list[Any]:  # fmt: skip
-        """The entry for ``key`` brought into ``season`` (created at the prior if new)."""
+    def fork(self) -> RatingState:
+        """A state equal to this one that can be folded on without changing it: O(keys)
+        for the dictionaries, not a deep copy of every entry."""
+        return RatingState(dict(self.bat), dict(self.sp), dict(self.team), dict(self.usual),
+                           dict(self.park), self.league, self.home_adv)  # fmt: skip
+
+    def _current(self, store: dict[str, list[Any]], key: str, season: int,
+                 prior: tuple[float, float]) -> list[Any]:  # fmt: skip
+        """The entry for ``key`` brought into ``season`` (created at the prior if new), one
+        this state may change."""
         entry = store.get(key)
         if entry is None:
             entry = [prior[0], prior[1], season]
             store[key] = entry
-        elif entry[2] != season:
+            self._own.add(id(entry))
+            return entry
+        if id(entry) not in self._own:
+            entry = store[key] = entry.copy()
+            self._own.add(id(entry))
+        if entry[2] != season:
             entry[0] = carried(entry[0], entry[2], season, prior[0])
             entry[1] = min(entry[1] + SEASON_VAR * prior[1], prior[1])
             entry[2] = season
@@ -195,6 +211,25 @@ def rating_timelines(
 def fold(done: pl.DataFrame, state: RatingState) -> Timelines:
     """Fold ``done`` (``rated`` finished games, in order) into ``state``, which it changes;
     the timelines' rows of these games."""
+    return fold_capturing(done, state, ())[0]
+
+
+Heights = tuple[int, int, int, int]  # rows of the batter, pitcher, team and park timelines
+
+
+class Capture(NamedTuple):
+    games: int  # the state before the game at this position of ``done``
+    state: RatingState  # never changed afterwards
+    heights: Heights  # rows the fold had emitted by then
+
+
+def fold_capturing(
+    done: pl.DataFrame, state: RatingState, at: Collection[int]
+) -> tuple[Timelines, RatingState, list[Capture]]:
+    """``fold``, also keeping the state as it stood before each game at a position in
+    ``at`` (the fold goes on in a fork from there). Returns the timelines, the final state
+    (``state`` itself when ``at`` is empty) and the captures."""
+    captures: list[Capture] = []
     b_at: list[int] = []
     b_key: list[str] = []
     b_val: list[float] = []
@@ -206,6 +241,11 @@ def fold(done: pl.DataFrame, state: RatingState) -> Timelines:
     park_vals: list[float] = []
     bat, sp, team, usual = state.bat, state.sp, state.team, state.usual
     for i, row in enumerate(done.iter_rows()):
+        if i in at:
+            heights = (len(b_key), len(p_key), len(t_key), len(park_vals))
+            captures.append(Capture(i, state, heights))
+            state = state.fork()
+            bat, sp, team, usual = state.bat, state.sp, state.team, state.usual
         state.update(row[1:11])
         _, _, _, home, away, h_lineup, a_lineup, h_sp, a_sp = row[:9]
         lineup = h_lineup + a_lineup
@@ -223,7 +263,7 @@ def fold(done: pl.DataFrame, state: RatingState) -> Timelines:
         t_cols[2].extend((state.league, state.league))
         t_cols[3].extend((state.home_adv, state.home_adv))
         park_vals.append(state.park[row[2]])
-    return Timelines(
+    timelines = Timelines(
         batters=_frame(done, b_at, "player", {"player": b_key, "rating": b_val}, RATING_SCHEMA),
         pitchers=_frame(done, p_at, "player", {"player": p_key, "rating": p_val}, RATING_SCHEMA),
         teams=_frame(
@@ -241,91 +281,4 @@ def fold(done: pl.DataFrame, state: RatingState) -> Timelines:
             PARK_SCHEMA,
         ),
     )
-
-
-def _asof(left: pl.DataFrame, right: pl.DataFrame, by: str) -> pl.DataFrame:
-    return left.sort("horizon").join_asof(
-        right.rename({"known_at": "r_known_at"}).sort("r_known_at"),
-        left_on="horizon",
-        right_on="r_known_at",
-        by=by,
-        strategy="backward",
-        check_sortedness=False,
-    )
-
-
-def _carried_expr(col: str, prior: float) -> pl.Expr:
-    value = pl.col(col)
-    moved = prior + (value - prior) * (1 - REVERT)
-    return (
-        pl.when(value.is_null())
-        .then(pl.lit(prior))
-        .when(pl.col("r_season") != pl.col("season"))
-        .then(moved)
-        .otherwise(value)
-    )
-
-
-def lineup_strength(base: pl.DataFrame, batters: pl.DataFrame, side: str) -> pl.DataFrame:
-    """Mean rating of each target's announced lineup on ``side``, as of its horizon."""
-    slots = (
-        base.select("game_id", "horizon", "season", pl.col(f"{side}_lineup").alias("player"))
-        .explode("player")
-        .with_columns(pl.int_range(pl.len()).over("game_id").alias("slot"))
-        .filter(pl.col("player").is_not_null())
-    )
-    rated = _asof(slots, batters, "player").with_columns(
-        _carried_expr("rating", BAT_PRIOR[0]).alias("rating")
-    )
-    # Summed in batting order, whatever order the join left: identical bits online/offline.
-    ordered = rated.sort(["game_id", "slot"])
-    # Summed slot by slot, elementwise, then divided column by column: Polars' mean kernel
-    # sums a one-game frame and a season's frame differently (nine priors of -0.05 came out
-    # -0.05 and -0.049999999999999996), elementwise arithmetic is the same at any length.
-    lists = ordered.group_by("game_id", maintain_order=True).agg(
-        pl.col("rating"), pl.col("r_known_at").max().alias(f"{side}_lineup_known_at")
-    )
-    total = pl.lit(0.0)
-    for slot in range(9):
-        total = total + pl.col("rating").list.get(slot, null_on_oob=True).fill_null(0.0)
-    count = pl.col("rating").list.len().cast(pl.Float64)
-    return lists.select(
-        "game_id",
-        pl.when(count > 0).then(total / count).alias(f"{side}_lineup_off"),
-        f"{side}_lineup_known_at",
-    )
-
-
-def ratings_at(base: pl.DataFrame, timelines: Timelines, side: str) -> pl.DataFrame:
-    """One side's lineup, starter and team ratings (and league, park) as of the horizon."""
-    lineup = lineup_strength(base, timelines.batters, side)
-    sp = _asof(
-        base.select("game_id", "horizon", "season", pl.col(f"{side}_sp_id").alias("player")),
-        timelines.pitchers,
-        "player",
-    ).select(
-        "game_id",
-        _carried_expr("rating", SP_PRIOR[0]).alias(f"{side}_sp_rating"),
-        pl.col("r_known_at").alias(f"{side}_sp_known_at"),
-    )
-    team = _asof(
-        base.select("game_id", "horizon", "season", pl.col(f"{side}_team").alias("team")),
-        timelines.teams,
-        "team",
-    ).select(
-        "game_id",
-        _carried_expr("def_rating", TEAM_PRIOR[0]).alias(f"{side}_def_rating"),
-        pl.col("usual_off").alias(f"{side}_usual_off"),
-        pl.col("league_rpg").alias(f"{side}_league_rpg"),
-        pl.col("home_adv").alias(f"{side}_home_adv"),
-        pl.col("r_known_at").alias(f"{side}_team_known_at"),
-    )
-    return lineup.join(sp, on="game_id", how="full", coalesce=True).join(
-        team, on="game_id", how="full", coalesce=True
-    )
-
-
-def park_at(base: pl.DataFrame, parks: pl.DataFrame) -> pl.DataFrame:
-    return _asof(base.select("game_id", "horizon", "park_id"), parks, "park_id").select(
-        "game_id", pl.col("park_mult").fill_null(1.0), pl.col("r_known_at").alias("park_r_known_at")
-    )
+    return timelines, state, captures

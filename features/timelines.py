@@ -10,13 +10,12 @@ and the outcome is bit for bit the timeline ``build`` computes from scratch.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import polars as pl
 
-from features import elo
+from features import elo, player_folds
 from features import ratings as player_ratings
 from features.row_index import RowIndex
 
@@ -192,12 +191,12 @@ class Timelines:
     players: player_ratings.Timelines  # player ratings (features/ratings.py), by player/team/park
     rating_state: player_ratings.RatingState  # after the last finished game; never changed in place
     index: Index | None = None  # None on the view ``restrict`` returns
+    checkpoints: tuple[player_folds.Checkpoint, ...] = ()  # earlier rating states (player_folds)
 
     @classmethod
     def build(cls, done: pl.DataFrame) -> Timelines:
         """From scratch: ``done`` holds every finished game, in (known_at, game_id) order."""
-        state = player_ratings.RatingState()
-        players = player_ratings.fold(player_ratings.rated(done), state)
+        folded = player_folds.build(done)
         ratings = elo.rating_timeline(done)
         return cls(
             teams=team_timeline(done),
@@ -205,33 +204,28 @@ class Timelines:
             parks=park_timeline(done),
             league=league_timeline(done),
             ratings=ratings,
-            players=players,
-            rating_state=state,
-            index=Index.build(players, ratings),
+            players=folded.players,
+            rating_state=folded.state,
+            index=Index.build(folded.players, ratings),
+            checkpoints=folded.checkpoints,
         )
 
     def _players(
-        self, done: pl.DataFrame, first: int
-    ) -> tuple[player_ratings.Timelines, player_ratings.RatingState, PlayerIndex]:
-        """The player ratings (and their index) once ``done`` holds new results from index
-        ``first`` on: folded on from the held state when they all come after the held ones,
-        else from scratch."""
-        state = player_ratings.RatingState()
-        if first < self.rating_state_games or self.index is None:
-            players = player_ratings.fold(player_ratings.rated(done), state)
-            return players, state, _player_index(players)
-        state = copy.deepcopy(self.rating_state)
-        added = player_ratings.fold(player_ratings.rated(done.slice(first)), state)
-        joined = player_ratings.Timelines(
-            *(pl.concat([a, b]) for a, b in zip(self.players, added, strict=True))
-        )
+        self, done: pl.DataFrame, first: int, end: int
+    ) -> tuple[player_folds.Folded, PlayerIndex]:
+        """The player ratings (and their index) once ``done`` holds new results at positions
+        ``first`` to ``end`` - 1: folded on from the last checkpoint before them."""
+        if self.index is None:
+            folded = player_folds.build(done)
+            return folded, _player_index(folded.players)
+        folded = player_folds.extend(self.players, self.checkpoints, done, first, end)
         b, s, d, g = (
-            at.splice(held.height, new[key])
-            for at, held, new, key in zip(
-                self.index[:4], self.players, added, PLAYER_KEYS, strict=True
+            at.splice(cut, frame[key].slice(cut))
+            for at, cut, frame, key in zip(
+                self.index[:4], folded.cut, folded.players, PLAYER_KEYS, strict=True
             )
         )
-        return joined, state, (b, s, d, g)
+        return folded, (b, s, d, g)
 
     @property
     def rating_state_games(self) -> int:
@@ -248,11 +242,12 @@ class Timelines:
             pl.col("home_sp_id").is_in(pitchers) | pl.col("away_sp_id").is_in(pitchers)
         )
         at_parks = done.filter(pl.col("park_id").is_in(parks))
-        first = done.with_row_index("_i").join(new.select("game_id"), on="game_id")["_i"].min()
-        assert isinstance(first, int)
+        at = done.with_row_index("_i").join(new.select("game_id"), on="game_id")["_i"]
+        first, last = at.min(), at.max()
+        assert isinstance(first, int) and isinstance(last, int)
         start = max(0, first - (LEAGUE_WINDOW - 1))
         league = league_timeline(done.slice(start))
-        players, rating_state, player_index = self._players(done, first)
+        folded, player_index = self._players(done, first, last + 1)
         ratings = elo.extend(self.ratings, done, first)
         ratings_index = (
             self.index.ratings.splice(2 * first, ratings["team"].slice(2 * first))
@@ -265,9 +260,10 @@ class Timelines:
             parks=_rekey(self.parks, park_timeline(at_parks), "park_id", parks),
             league=pl.concat([self.league.slice(0, first), league.slice(first - start)]),
             ratings=ratings,
-            players=players,
-            rating_state=rating_state,
+            players=folded.players,
+            rating_state=folded.state,
             index=Index(*player_index, ratings_index),
+            checkpoints=folded.checkpoints,
         )
 
     def restrict(self, base: pl.DataFrame) -> Timelines:

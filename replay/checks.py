@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
+import time
 from datetime import date, datetime
 from typing import Any
 
@@ -24,6 +26,8 @@ from replay.recompute import recompute
 from storage.postgres import Conn
 
 FIGURES = ("log_loss", "brier", "roi", "closing_line_value")
+# What a record may take to reach PostgreSQL after its answer (flush interval, one COPY).
+LOG_FLUSH_S = 10.0
 TYPES = {"moneyline": "firstpitch-home-win", "total": "firstpitch-total-over"}
 
 
@@ -31,15 +35,24 @@ def _hash(values: np.ndarray[Any, Any]) -> str:
     return hashlib.sha256(np.ascontiguousarray(values, dtype="<f8").tobytes()).hexdigest()
 
 
-async def cutoff_vectors(conn: Conn, games: set[str], cutoff_minutes: int) -> dict[str, Any]:
+async def cutoff_vectors(
+    conn: Conn, games: set[str], cutoff_minutes: int, flush_s: float = LOG_FLUSH_S
+) -> dict[str, Any]:
     """Games without a cutoff prediction, and those whose vector differs from the offline
-    frame's (both empty when all is well)."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT game_id, feature_hash FROM prediction_log "
-        "WHERE request_id LIKE $1 AND game_id = ANY($2)",
-        f"{REQUEST_PREFIX}-%",
-        sorted(games),
-    )
+    frame's (both empty when all is well). The log is written off the request path: records
+    of the last predictions may land a moment after their answers, so a game counts as
+    missing only once ``flush_s`` has passed without its record."""
+    deadline = time.monotonic() + flush_s
+    while True:
+        rows = await conn.fetch(
+            "SELECT DISTINCT game_id, feature_hash FROM prediction_log "
+            "WHERE request_id LIKE $1 AND game_id = ANY($2)",
+            f"{REQUEST_PREFIX}-%",
+            sorted(games),
+        )
+        if {r["game_id"] for r in rows} >= games or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     logged: dict[str, set[str]] = {}
     for r in rows:
         logged.setdefault(r["game_id"], set()).add(r["feature_hash"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from datetime import UTC, date, datetime, timedelta
 
@@ -9,7 +10,16 @@ import polars as pl
 import pytest
 
 from features.lineups import LINEUP_FEATURES, lineup_features
-from features.ratings import BAT_PRIOR, REVERT, SP_PRIOR, RatingState, carried, rating_timelines
+from features.ratings import (
+    BAT_PRIOR,
+    REVERT,
+    SP_PRIOR,
+    RatingState,
+    carried,
+    finished_games,
+    fold,
+    rating_timelines,
+)
 from features.source import load_games, load_history, with_cutoffs
 from storage.postgres import connect
 
@@ -175,3 +185,20 @@ async def test_a_games_ratings_never_use_its_own_or_later_results(ingested: str)
     assert a.head(1).select(cols).equals(b.head(1).select(cols))
     assert a["ratings_as_of"][0] <= horizon
     assert not a.tail(1).select(cols).equals(b.tail(1).select(cols))
+
+
+def test_a_fork_folds_on_without_changing_its_parent() -> None:
+    games, results = _season(5, days=30, seasons=(2030,))
+    ordered = finished_games(games, results)
+    parent = RatingState()
+    fold(ordered.head(40), parent)
+    before = copy.deepcopy(parent)
+    child = parent.fork()
+    fold(ordered.slice(40), child)
+    assert parent == before  # every entry the child changed was copied first
+    whole = RatingState()
+    fold(ordered, whole)
+    assert child == whole
+    again = parent.fork()  # a second fork of the same parent gives the same again
+    fold(ordered.slice(40), again)
+    assert again == whole

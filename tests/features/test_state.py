@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from features import player_folds
 from features.announced import announced_at
 from features.definitions import FEATURE_NAMES
 from features.live import LiveFeatures, current_lines
@@ -193,7 +194,56 @@ async def test_folding_results_in_gives_the_timelines_of_a_build(
         if key:  # the rows of a key move to the end when it is recomputed
             mine, theirs = mine.sort(key, "known_at"), theirs.sort(key, "known_at")
         assert mine.equals(theirs), name
+    _same_players(state.timelines, whole)
     again = state.apply(history.games, history.results.head(10), 0)
     assert again is not None and again.done.height == done.height  # seen before: skipped
     other = history.results.head(1).with_columns(pl.col("home_score") + 3)
     assert state.apply(history.games, other, 0) is None  # a correction: build afresh
+
+
+def _same_players(mine: Timelines, whole: Timelines) -> None:
+    """The player ratings, their final state and the row indexes equal a build's."""
+    for name in ("batters", "pitchers", "teams", "parks"):
+        assert getattr(mine.players, name).equals(getattr(whole.players, name)), name
+    assert mine.rating_state == whole.rating_state
+    assert mine.index is not None and whole.index is not None
+    for at, theirs in zip(mine.index, whole.index, strict=True):
+        assert at.height == theirs.height and at.rows.keys() == theirs.rows.keys()
+        assert all(np.array_equal(at.rows[k], theirs.rows[k]) for k in at.rows)
+
+
+async def test_results_before_a_later_known_one_fold_on_from_a_checkpoint(
+    db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history holding a result known long after the others (a suspended game completed
+    months later; a database cut for a replay holds such games): every new result sorts
+    before it. They are folded on from a checkpoint, never from scratch, and the state
+    equals a build on everything."""
+    history = await load_history(db)
+    done = done_frame(history.games, history.results)
+    cut = done.height - 200
+    held = pl.concat([done["game_id"].head(cut), done["game_id"].tail(1)])
+    state = FeatureState.build(
+        history.games, history.results.filter(pl.col("game_id").is_in(held.implode())), 0
+    )
+    scratch: list[int] = []
+    real = player_folds.build
+
+    def counted(d: pl.DataFrame) -> player_folds.Folded:
+        scratch.append(d.height)
+        return real(d)
+
+    monkeypatch.setattr(player_folds, "build", counted)
+    rest = done.slice(cut, done.height - cut - 1)
+    for i in range(0, rest.height, 7):  # a few results at a time, each before the held last
+        batch = rest["game_id"].slice(i, 7).implode()
+        folded = state.apply(history.games, history.results.filter(
+            pl.col("game_id").is_in(batch)), 0)  # fmt: skip
+        assert folded is not None
+        state = folded
+    assert not scratch
+    monkeypatch.undo()
+    whole = Timelines.build(done)
+    _same_players(state.timelines, whole)
+    assert state.timelines.league.equals(whole.league)
+    assert state.timelines.ratings.equals(whole.ratings)
