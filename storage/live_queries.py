@@ -1,5 +1,6 @@
 """What re-pricing reads from PostgreSQL: the games a feed batch touched, the current price
-of each market, the prediction standing at a game's cutoff, and the games frozen now."""
+of each market, the prediction standing at a game's cutoff, the games frozen now, and the
+games called off (postponed or cancelled: nothing to predict)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ async def frozen_since(
 ) -> list[str]:
     """Games frozen at ``now`` whose features could hold a fact known at ``since``."""
     return [r["game_id"] for r in await conn.fetch(FROZEN, since, now, cutoff_minutes)]
+
+
+CALLED_OFF_STATUSES = ("postponed", "cancelled")
+CALLED_OFF = """SELECT game_id, status FROM games
+WHERE game_id = ANY($1) AND status = ANY($2::text[])"""
+
+
+async def called_off(conn: Conn, game_ids: list[str]) -> dict[str, str]:
+    """game -> its status, for those of ``game_ids`` postponed or cancelled."""
+    rows = await conn.fetch(CALLED_OFF, game_ids, list(CALLED_OFF_STATUSES))
+    return {r["game_id"]: r["status"] for r in rows}
 
 
 async def games(conn: Conn, game_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -26,7 +26,7 @@ async def latest_logged(conn: Conn, game_id: str, model_name: str) -> dict[str, 
 
 async def game_meta(conn: Conn, game_ids: list[str]) -> dict[str, dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT game_id, home_team, away_team, scheduled_start, game_date "
+        "SELECT game_id, home_team, away_team, scheduled_start, game_date, status "
         "FROM games WHERE game_id = ANY($1)",
         game_ids,
     )

@@ -29,11 +29,18 @@ from firstpitch.api.schemas import (
 )
 from firstpitch.serving import betting
 from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
-from firstpitch.serving.errors import InvalidQuery, NoPrediction, RateLimited, Unavailable
+from firstpitch.serving.errors import (
+    GameCalledOff,
+    InvalidQuery,
+    NoPrediction,
+    RateLimited,
+    Unavailable,
+)
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.runtime import ApiRuntime
 from storage import outcomes
 from storage import prediction_queries as q
+from storage.live_queries import CALLED_OFF_STATUSES
 from training.dataset import REGISTERED_NAMES
 
 router = APIRouter()
@@ -207,6 +214,8 @@ async def cached_prediction(
     async with rt.db.connection() as conn:
         row = await q.latest_logged(conn, game_id, name)
         meta = (await q.game_meta(conn, [game_id])).get(game_id)
+    if meta is not None and meta["status"] in CALLED_OFF_STATUSES:
+        raise GameCalledOff.of({game_id: meta["status"]})  # what was logged priced another time
     if row is None or meta is None:
         raise NoPrediction(
             f"no prediction for {game_id} by {name}; POST /api/v1/predict to make one"

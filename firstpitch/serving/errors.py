@@ -32,6 +32,21 @@ class NotYetPredictable(ApiError):
     status, code = 409, "not_yet_predictable"
 
 
+class GameCalledOff(ApiError):
+    """Postponed or cancelled: no first pitch to predict (predicted again once rescheduled)."""
+
+    status, code = 409, "game_called_off"
+
+    @classmethod
+    def of(cls, gone: dict[str, str]) -> GameCalledOff:
+        """From game -> status."""
+        return cls(
+            "; ".join(f"game {g} is {status}" for g, status in sorted(gone.items()))
+            + ": there is no first pitch to predict; a game is predicted again once it is "
+            "rescheduled (feed kind `status`, status `rescheduled`)"
+        )
+
+
 class CutoffRefused(ApiError):
     status, code = 409, "cutoff_violation"
 

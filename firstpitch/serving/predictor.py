@@ -31,10 +31,17 @@ from features.vectors import FeatureVector
 from firstpitch.clock import Clock
 from firstpitch.serving import betting
 from firstpitch.serving.cache import PredictionCache
-from firstpitch.serving.errors import CutoffRefused, NotYetPredictable, UnknownGame, UnknownModel
+from firstpitch.serving.errors import (
+    CutoffRefused,
+    GameCalledOff,
+    NotYetPredictable,
+    UnknownGame,
+    UnknownModel,
+)
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelBackend
 from firstpitch.settings import Settings
+from storage import live_queries
 from storage.log_records import new_record_id
 from storage.postgres import Database
 from storage.prediction_log import PredictionLogger
@@ -132,6 +139,9 @@ class Predictor:
     async def fresh_vectors(self, game_ids: list[str], now: datetime) -> dict[str, FeatureVector]:
         """The one place vectors are computed from the database (as of min(cutoff, now))."""
         async with self.db.connection() as conn:
+            gone = await live_queries.called_off(conn, game_ids)
+            if gone:
+                raise GameCalledOff.of(gone)
             try:
                 fresh = await self.features.vectors(conn, game_ids, now=now)
             except UnknownGames as exc:

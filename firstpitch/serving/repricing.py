@@ -65,7 +65,7 @@ from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
 REPREDICT = ("odds", "starters", "lineups")
-GONE = ("postponed", "cancelled")
+GONE = q.CALLED_OFF_STATUSES
 LOCK_MARGIN_S = 5.0  # a batch's game locks outlive its re-pricing deadline by this
 
 

@@ -351,11 +351,11 @@ async def test_a_moved_game_drops_what_was_held_for_its_old_first_pitch(
     svc: RunningService,
 ) -> None:
     """A game moved later is re-predicted for its new first pitch; one called off keeps no
-    vector or answer computed for the time it no longer has."""
+    vector or answer computed for the time it no longer has, and is not predicted (409)."""
     moved, called_off = "KCA202107040", "COL202107040"  # 18:05 and 19:05 UTC
     async with keyed(svc) as http:
         for game in (moved, called_off):
-            resp = await http.get(f"/api/v1/predict/{game}")
+            resp = await http.post("/api/v1/predict", json={"game_id": game})
             assert resp.status_code == 200, resp.text
         again = (await http.get(f"/api/v1/predict/{called_off}")).json()
         assert again["cache_hit"] is True  # held until the status change below
@@ -369,7 +369,8 @@ async def test_a_moved_game_drops_what_was_held_for_its_old_first_pitch(
     assert published == [("prediction", moved), ("status", called_off), ("status", moved)]
     async with keyed(svc) as http:
         now_moved = (await http.get(f"/api/v1/predict/{moved}")).json()
-        now_off = (await http.get(f"/api/v1/predict/{called_off}")).json()
+        now_off = await http.get(f"/api/v1/predict/{called_off}")
+        in_batch = await http.post("/api/v1/predict/batch", json={"game_ids": [moved, called_off]})
     assert now_moved["cache_hit"] is True  # the re-prediction, made for the new time
     assert datetime.fromisoformat(now_moved["scheduled_start"]) == datetime(
         2021, 7, 4, 23, 40, tzinfo=UTC
@@ -377,7 +378,15 @@ async def test_a_moved_game_drops_what_was_held_for_its_old_first_pitch(
     assert datetime.fromisoformat(now_moved["feature_cutoff_time"]) == datetime(
         2021, 7, 4, 22, 40, tzinfo=UTC
     )
-    assert now_off["cache_hit"] is False  # the held answer was dropped with the vector
+    # The held answer was dropped with the vector, and a called-off game is not predicted
+    # (a batch naming one is refused whole).
+    for refused in (now_off, in_batch):
+        assert refused.status_code == 409, refused.text
+        body = refused.json()
+        assert (
+            body["error"] == "game_called_off"
+            and f"game {called_off} is postponed" in body["message"]
+        )
 
 
 @pytest.mark.parametrize("params, headers", [
