@@ -72,7 +72,7 @@ async def feed(
         records = validate(kind, body.records, rt.clock.now(), skew, API_BATCH)
     except FeedError as exc:
         raise InvalidFeed(exc.message, exc.details) from None
-    async with rt.repricer.in_order(r.game_id for r in records):
+    async with rt.repricer.in_order(await rt.repricer.ordered_with(kind, records)):
         try:
             async with rt.db.connection() as conn:
                 outcome = await feed_store.write(conn, kind, records)

@@ -99,9 +99,23 @@ class Repricer:
         self.locks = GameLocks(redis, timeout_s + LOCK_MARGIN_S)
 
     def in_order(self, game_ids: Iterable[str]) -> AbstractAsyncContextManager[bool]:
-        """Around a batch's write and ``after_feed``: batches about one game are written,
-        re-priced and published one after another (``storage/game_locks.py``)."""
+        """Around a batch's write and ``after_feed`` (and a warm-up's predictions): work on
+        one game is written, re-priced and published one after another
+        (``storage/game_locks.py``)."""
         return self.locks.held(game_ids, self.timeout_s + LOCK_MARGIN_S)
+
+    async def ordered_with(self, kind: str, records: list[FeedRecord]) -> list[str]:
+        """The games a batch must be ordered with: its own, and for results every game
+        frozen now whose features a result can change (known by its cutoff: its held
+        vector is dropped), so that a vector computed without the result, by a warm-up or
+        a re-pricing holding that game, cannot be written after the drop."""
+        ids = {r.game_id for r in records}
+        known = [r.known_at for r in records if isinstance(r, Result)]
+        if kind == "results" and known:
+            minutes = int(self.cutoff.total_seconds() // 60)
+            async with self.db.connection() as conn:
+                ids.update(await q.frozen_since(conn, min(known), self.clock.now(), minutes))
+        return sorted(ids)
 
     async def after_feed(self, kind: str, changed: list[FeedRecord], request_id: str) -> Repriced:
         if not changed:

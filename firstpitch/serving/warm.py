@@ -49,9 +49,13 @@ async def warm_once(rt: ApiRuntime, done: dict[str, str]) -> datetime | None:
         if now < cutoff:
             upcoming.append(cutoff)
     for i in range(0, len(due), 50):
-        await predictor.predict(
-            due[i : i + 50], None, endpoint="warm", request_id=f"warm-{now:%Y%m%dT%H%M%S}"
-        )
+        chunk = due[i : i + 50]
+        # Holding the games (as a feed batch does): a result committed meanwhile drops what
+        # this writes, or is in it (firstpitch/serving/repricing.py).
+        async with rt.repricer.in_order(chunk):
+            await predictor.predict(
+                chunk, None, endpoint="warm", request_id=f"warm-{now:%Y%m%dT%H%M%S}"
+            )
     if due:
         log.info("warmed %d predictions for %s", len(due), rt.clock.today())
     return min(upcoming) if upcoming else None

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from firstpitch.settings import Settings
 from firstpitch.stream_client import StreamEvent, StreamRefused, client_port, stream_events
 from storage.embedded import EmbeddedPostgres
+from storage.game_locks import GameLocks
 from storage.postgres import connect
 from tests.conftest import TEST_ROOT, ingest_all
 from tests.e2e.conftest import RunningService, create_key, start_service
@@ -282,6 +283,39 @@ async def test_a_late_result_unfreezes_what_was_frozen_without_it(
         now = (await http.post("/api/v1/predict", json={"game_id": FROZEN})).json()
     assert now["cache_hit"] is False  # computed afresh, as of the same cutoff
     assert now["feature_cutoff_time"] == held["feature_cutoff_time"]
+
+
+async def test_a_result_batch_waits_for_the_frozen_games_it_may_change(
+    svc: RunningService, db: str, settings: Settings
+) -> None:
+    """A result known by a frozen game's cutoff changes that game's features, so its batch
+    is ordered with the game's other work: while a warm-up or re-pricing holds the game,
+    the batch waits (a vector computed without the result cannot land after its drop)."""
+    conn = await connect(db)
+    try:
+        row = dict(await conn.fetchrow(
+            "SELECT r.* FROM game_results r JOIN games g USING (game_id) "
+            "WHERE g.game_date = '2021-07-03' AND g.game_id <> 'PHI202107030' "
+            "ORDER BY g.game_id DESC LIMIT 1"))  # fmt: skip
+    finally:
+        await conn.close()
+    box = {f"{side}_{s}": row[f"{side}_{s}"] for side in ("home", "away")
+           for s in ("h", "hr", "bb", "k", "e", "er")}  # fmt: skip
+    corrected = {"game_id": row["game_id"], **box, "home_score": row["home_score"],
+                 "away_score": row["away_score"] + 2, "known_at": "2021-07-04T16:05:00Z",
+                 "duration_min": row["duration_min"]}  # fmt: skip
+    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())  # type: ignore[union-attr]
+    try:
+        async with GameLocks(client, 60).held([FROZEN], wait_s=5) as taken:
+            assert taken
+            post = asyncio.create_task(feed(svc, "results", [corrected]))
+            await asyncio.sleep(1.5)
+            assert not post.done()  # waits for the frozen game, which another holds
+        async with asyncio.timeout(30):
+            answer = await post
+    finally:
+        await client.aclose()
+    assert answer["corrected_games"] == [row["game_id"]]
 
 
 async def test_filters_pick_games_dates_types_and_edges(svc: RunningService, db: str) -> None:
