@@ -29,7 +29,7 @@ from features.online import UnknownGames
 from features.store import FeatureStore
 from features.vectors import FeatureVector
 from firstpitch.clock import Clock
-from firstpitch.serving import betting
+from firstpitch.serving import betting, shadow
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.errors import CutoffRefused, NotYetPredictable, UnknownGame, UnknownModel
 from firstpitch.serving.metrics import metrics
@@ -107,9 +107,11 @@ class Predictor:
         served: ServedModels,
         logger: PredictionLogger,
         features: LiveFeatures | None = None,
+        challengers: tuple[shadow.Challenger, ...] = (),
     ) -> None:
         self.settings, self.clock, self.store, self.cache = settings, clock, store, cache
         self.db, self.models, self.served, self.logger = db, models, served, logger
+        self.challengers = challengers
         self.features = features or LiveFeatures(settings.cutoff_minutes)
         self.policy = betting.BettingPolicy.from_settings(settings)
         self.policy_settings = self.policy.settings()
@@ -198,8 +200,9 @@ class Predictor:
         metrics().cache.labels("hit").inc(len(hits))
         metrics().cache.labels("miss").inc(len(misses))
         entries = dict(hits)
+        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] = {}
         if misses:
-            entries.update(await self._compute(misses, now, explain))
+            entries.update(await self._compute(misses, now, explain, scored))
         for entry in entries.values():
             self._check_predictable(entry, now)
         latency_ms = (time.perf_counter() - started) * 1000
@@ -210,16 +213,30 @@ class Predictor:
             records.append(
                 self._record(entry, name, endpoint, request_id, now, game_id in hits, latency_ms)
             )
+            if game_id in scored:  # a challenger scored it: logged once, not served
+                records += shadow.records(records[-1], entry, scored.pop(game_id), self.policy)
         self.logger.log_many(records)
         metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
         return responses
 
     async def _compute(
-        self, game_ids: list[str], now: datetime, explain: bool
+        self,
+        game_ids: list[str],
+        now: datetime,
+        explain: bool,
+        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] | None = None,
     ) -> dict[str, dict[str, Any]]:
+        """The games' answers by the champions; with ``scored``, the challengers' too (in
+        the same model call), game -> [(challenger, its probabilities)]."""
         vectors = await self.vectors(game_ids, now)
         x = np.vstack([vectors[g].values for g in game_ids])
-        probs = await self.models.predict(x)
+        if scored is None or not self.challengers:
+            probs = await self.models.predict(x)
+        else:
+            sets = [self.served.versions, *(c.versions for c in self.challengers)]
+            probs, *others = await self.models.predict_sets(x, sets)
+            for i, game_id in enumerate(game_ids):
+                scored[game_id] = [(c, o[i]) for c, o in zip(self.challengers, others, strict=True)]
         contribs = await self.models.explain(x) if explain else None
         entries, to_cache = {}, []
         for i, game_id in enumerate(game_ids):
@@ -368,6 +385,7 @@ class Predictor:
             "latency_ms": latency_ms,
             "feature_vector": entry.get("feature_vector"),  # absent in older cache entries
             "policy": self.policy_settings,
+            "shadow": False,
         }
 
     record = _record  # what a served prediction logs (re-pricing logs its own)
