@@ -106,7 +106,8 @@ async def follow(rt: ApiRuntime) -> None:
             info = await champion_state.read(rt.redis)
             if info is None:  # nothing promoted while serving: the service's own champions
                 info = (await rt.predictor()).served.info
-            await adopt(rt, info, await challenger_state.read(rt.redis))
+            scoring = rt.settings.shadow_scoring
+            await adopt(rt, info, await challenger_state.read(rt.redis) if scoring else {})
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -114,6 +114,7 @@ def check_leaderboard(
     (h2h,) = [h for h in board["head_to_head"] if h["prediction_type"] == "moneyline"]
     assert h2h["champion_version"] == old and h2h["challenger_versions"] == [new]
     assert h2h["games"] == figures[old]["games"] > 0 and not h2h["truncated"]
+    assert all(figures[v]["bets"] > 0 and figures[v]["clv_bets"] > 0 for v in (old, new))
     by_version = {e["model_version"]: e for e in h2h["entries"]}
     assert by_version[old]["role"] == "champion" and by_version[new]["role"] == "challenger"
     for version, want in figures.items():
@@ -184,7 +185,9 @@ async def test_a_challenger_scores_in_shadow_and_is_ranked_on_the_same_games(
         *PLAYED)]  # fmt: skip
     svc = start_service(
         settings, ingested, tmp_path, FIRSTPITCH_INFERENCE=inference,
-        FIRSTPITCH_CHAMPION_POLL_S="0.5", FIRSTPITCH_PREDICTION_CACHE="false", **UNHURRIED,
+        FIRSTPITCH_CHAMPION_POLL_S="0.5", FIRSTPITCH_PREDICTION_CACHE="false",
+        # bets on every edge, so that ROI and closing-line value have bets to count
+        FIRSTPITCH_MIN_EDGE="0.0", FIRSTPITCH_MIN_CONFIDENCE="0.5", **UNHURRIED,
     )  # fmt: skip
     rid = f"shadow-{uuid.uuid4().hex[:10]}"
     try:
