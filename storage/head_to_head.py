@@ -44,11 +44,13 @@ async def rows(
 ) -> list[dict[str, Any]]:
     """The resolved outcome rows of ``versions`` (the champion's included) on the champion's
     latest ``limit`` resolved games in the window."""
-    clause = WINDOW_DATES if window.dates else WINDOW_DAYS
+    clause = WINDOW_DAYS
     args: list[Any] = [prediction_type, now, champion, versions, limit]
-    args += (
-        [window.date_from, window.date_to] if window.dates else [now - timedelta(days=window.days)]
-    )
+    if window.dates:
+        clause = WINDOW_DATES
+        args += [window.date_from, window.date_to]
+    else:
+        args.append(now - timedelta(days=window.days))
     sql = PAIRS_SQL.format(
         resolved_c=RESOLVED.format(o="c"),
         window_c=clause.format(o="c"),

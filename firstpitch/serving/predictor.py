@@ -150,13 +150,17 @@ class Predictor:
         return fresh
 
     async def refresh(
-        self, game_ids: list[str], now: datetime
+        self,
+        game_ids: list[str],
+        now: datetime,
+        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] | None = None,
     ) -> tuple[dict[str, FeatureVector], dict[str, dict[str, Any]]]:
-        """Fresh vectors, computed now whatever the store holds, and their predictions; nothing
-        is written (re-pricing writes both with its event, in one transaction)."""
+        """Fresh vectors, computed now whatever the store holds, and their predictions (with
+        ``scored``: the challengers' too); nothing is written (re-pricing writes both with its
+        event, in one transaction)."""
         vectors = await self.fresh_vectors(game_ids, now)
         x = np.vstack([vectors[g].values for g in game_ids])
-        probs = await self.models.predict(x)
+        probs = await self._score(x, game_ids, scored)
         entries = {g: self._entry(vectors[g], probs[i], None, now) for i, g in enumerate(game_ids)}
         return vectors, entries
 
@@ -230,13 +234,7 @@ class Predictor:
         the same model call), game -> [(challenger, its probabilities)]."""
         vectors = await self.vectors(game_ids, now)
         x = np.vstack([vectors[g].values for g in game_ids])
-        if scored is None or not self.challengers:
-            probs = await self.models.predict(x)
-        else:
-            sets = [self.served.versions, *(c.versions for c in self.challengers)]
-            probs, *others = await self.models.predict_sets(x, sets)
-            for i, game_id in enumerate(game_ids):
-                scored[game_id] = [(c, o[i]) for c, o in zip(self.challengers, others, strict=True)]
+        probs = await self._score(x, game_ids, scored)
         contribs = await self.models.explain(x) if explain else None
         entries, to_cache = {}, []
         for i, game_id in enumerate(game_ids):
@@ -250,6 +248,22 @@ class Predictor:
         if self.settings.prediction_cache:
             await self.cache.put_many(to_cache)
         return entries
+
+    async def _score(
+        self,
+        x: np.ndarray,
+        game_ids: list[str],
+        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] | None,
+    ) -> np.ndarray:
+        """The champions' probabilities of the rows; with ``scored``, every challenger's too,
+        from the same model call (game -> [(challenger, its probabilities)])."""
+        if scored is None or not self.challengers:
+            return await self.models.predict(x)
+        sets = [self.served.versions, *(c.versions for c in self.challengers)]
+        probs, *others = await self.models.predict_sets(x, sets)
+        for i, game_id in enumerate(game_ids):
+            scored[game_id] = [(c, o[i]) for c, o in zip(self.challengers, others, strict=True)]
+        return probs
 
     def _entry(
         self, vector: FeatureVector, probs: np.ndarray, contribs: np.ndarray | None, now: datetime
