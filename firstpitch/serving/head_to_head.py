@@ -23,7 +23,7 @@ from firstpitch.serving.catalog import PREDICTION_TYPE
 from storage import head_to_head
 from storage.outcomes import Window
 
-MAX_GAMES = 20_000
+MAX_GAMES = 5_000  # ~3 ms of Python per 100 games (bench_model_stats.py): bounded
 CONFIDENCE = 0.95
 BINS = 10
 PAIRED = ("log_loss", "brier")
