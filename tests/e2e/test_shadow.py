@@ -339,3 +339,20 @@ async def test_a_repricing_feed_batch_scores_the_challenger_too(
         await client.delete(challenger_state.KEY)
         await client.aclose()
         await asyncio.sleep(2)
+
+
+def test_promote_refuses_what_it_cannot_do_to_a_challenger(
+    settings: Settings, champions: dict[str, Any]
+) -> None:
+    home = REGISTERED_NAMES["home_win"]
+    champion = registry.champion_version(settings.mlflow_uri, settings.mlflow_artifacts, home)
+    assert champion is not None
+    for args, message in (
+        ((home, champion, "--challenger", "--retire"), "either --challenger or --retire"),
+        ((home, champion, "--retire"), f"version {champion} is not a challenger"),
+        ((home, "999", "--challenger"), "has no version 999"),
+    ):
+        done = run(settings, "promote", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert registry.challenger_versions(settings.mlflow_uri, settings.mlflow_artifacts, home) == []
