@@ -72,3 +72,4 @@ bench: setup
 	$(PY) loadtests/bench_log_overhead.py
 	$(PY) loadtests/bench_model_stats.py
 	$(PY) loadtests/bench_stream.py
+	$(PY) loadtests/bench_shadow.py

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     served unrecorded."""
     prediction_log: bool = True
     """Benchmarks only: false serves without recording predictions (nothing is logged)."""
+    shadow_scoring: bool = True
+    """Benchmarks only: false leaves the announced challengers unscored (the peer of
+    loadtests/bench_shadow.py)."""
     redis_timeout_ms: int = 500
     """Per-operation Redis timeout on the serving path (connect, read, pool wait)."""
     postgres_timeout_ms: int = 2000

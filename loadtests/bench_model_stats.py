@@ -4,9 +4,10 @@ queries, kept here verbatim as the peer), in the same run against the same serve
 
 It builds a log of ``--records`` predictions (1.7 M by default: 60 days of 15 games, two
 home-win versions and one total version, ~1,900 records a game) through the shipped writer
-on a database migrated up to 0005, then times migration 0006 resolving that existing log,
+with the outcome trigger off, then times resolving that existing log as migration 0006 does,
 then the queries of ``/models/{name}/performance``, ``/models/leaderboard`` and
-``/models/{name}/recent-predictions`` both ways, interleaved. Each new-path figure includes
+``/models/{name}/recent-predictions`` both ways, interleaved, and the leaderboard with its
+head-to-head (version 2 as the challenger of 1, on the same games) against without. Each new-path figure includes
 the resolve every request makes first (an empty queue, as between background folds), and
 one resolve with a queue of fresh records is timed too.
 
@@ -31,10 +32,11 @@ import numpy as np
 import orjson
 
 from features.market import decimal_odds
+from firstpitch.serving import head_to_head
 from storage import outcomes
 from storage.embedded import EmbeddedPostgres
 from storage.log_records import new_record_id
-from storage.postgres import connect, create_pool, load_migrations, migrate
+from storage.postgres import connect, create_pool, migrate
 from storage.prediction_log import PredictionLogger
 from training.metrics import scores
 
@@ -167,6 +169,18 @@ async def load_log(pool: asyncpg.Pool, n: int, spill: Path, offset: int = 0) -> 
     return rate
 
 
+# what migration 0006 does to the log it finds
+EXISTING_LOG = """
+INSERT INTO prediction_outcome_queue (game_id, prediction_type, model_version, logged, latest_at)
+SELECT game_id, 'moneyline', home_model_version, count(*), max(predicted_at)
+FROM prediction_log GROUP BY game_id, home_model_version
+UNION ALL
+SELECT game_id, 'total', total_model_version, count(*), max(predicted_at)
+FROM prediction_log GROUP BY game_id, total_model_version;
+SELECT outcomes_resolve(2147483647);
+"""
+
+
 # ------------------------------------------------------------------------ the timing
 async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
     samples = []
@@ -177,17 +191,46 @@ async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
     return round(statistics.median(samples), 2)
 
 
+async def time_head_to_head(
+    conn: asyncpg.Connection, leaderboard: Callable[[], Awaitable[Any]], repeat: int
+) -> dict[str, Any]:
+    """The leaderboard with its head-to-head (version 2 challenging 1 on the same games)
+    against the leaderboard without it, interleaved."""
+    served = {"moneyline": ("firstpitch-home-win", "1", ["2"])}
+
+    async def with_head_to_head() -> Any:
+        board = await leaderboard()
+        return board, await head_to_head.board(conn, served, NOW, outcomes.Window(30), "log_loss")
+
+    out: dict[str, Any] = {"with": [], "without": []}
+    for _ in range(2):
+        out["with"].append(await timed(with_head_to_head, repeat))
+        out["without"].append(await timed(leaderboard, repeat))
+    games = (await with_head_to_head())[1][0]["games"]
+    return {
+        "leaderboard_with_head_to_head_ms": out["with"],
+        "leaderboard_without_ms": out["without"],
+        "head_to_head_games": games,
+        "head_to_head_ratio": round(min(out["with"]) / min(out["without"]), 2),
+    }
+
+
 async def run(dsn: str, n: int, repeat: int, work: Path) -> dict[str, Any]:
     conn = await connect(dsn)
-    await migrate(conn, [m for m in load_migrations() if m.version <= 5])
+    await migrate(conn)
     await load_games(conn)
     pool = await create_pool(dsn, max_size=3)
     out: dict[str, Any] = {"records": n, "games": DAYS * PER_DAY}
+    # An existing log, as migration 0006 found it: written with the outcome trigger off (the
+    # log's later columns rule out loading it at migration 0005), then queued and resolved
+    # the way that migration does.
+    await conn.execute("ALTER TABLE prediction_log DISABLE TRIGGER prediction_log_outcomes")
     out["load_records_per_s_generation_included"] = round(await load_log(pool, n, work / "spill"))
+    await conn.execute("ALTER TABLE prediction_log ENABLE TRIGGER prediction_log_outcomes")
     await conn.execute("VACUUM ANALYZE")
     started = time.perf_counter()
-    await migrate(conn)
-    out["migration_0006_s"] = round(time.perf_counter() - started, 2)
+    await conn.execute(EXISTING_LOG)
+    out["resolve_existing_log_s"] = round(time.perf_counter() - started, 2)
     out["outcome_rows"] = await conn.fetchval("SELECT count(*) FROM prediction_outcomes")
     await conn.execute("VACUUM ANALYZE")
     win = outcomes.Window(30)
@@ -229,6 +272,7 @@ async def run(dsn: str, n: int, repeat: int, work: Path) -> dict[str, Any]:
         out[f"{name}_speedup"] = round(
             min(out[f"{name}_log_scan_ms"]) / min(out[f"{name}_outcomes_ms"]), 1
         )
+    out |= await time_head_to_head(conn, new_leaderboard, repeat)
     plan = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) " + outcomes.PERFORMANCE_SQL.format(
         window=outcomes.WINDOW_DAYS, version=outcomes.EVERY_VERSION
     )

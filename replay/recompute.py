@@ -25,16 +25,20 @@ from storage.postgres import Conn
 from training.metrics import scores
 
 VERSION = {"moneyline": "home_model_version", "total": "total_model_version"}
+MODEL = {"moneyline": "firstpitch-home-win", "total": "firstpitch-total-over"}
 PROB = {"moneyline": "home_ml_probability", "total": "total_over_probability"}
 SIDE_PRICE = {"home": "home_price", "away": "away_price", "over": "over_price",
               "under": "under_price"}  # fmt: skip
 
 
 async def latest(conn: Conn, ptype: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """(version, game) → its latest record, with ``logged`` = how many it has."""
+    """(version, game) → its latest record, with ``logged`` = how many it has. A challenger's
+    shadow record counts for its own model's market only."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for row in await conn.fetch("SELECT * FROM prediction_log"):
         d = dict(row)
+        if d.get("shadow") and d["model_name"] != MODEL[ptype]:
+            continue
         key = (d[VERSION[ptype]], d["game_id"])
         held = out.get(key)
         if held is None or (d["predicted_at"], d["record_id"]) > (

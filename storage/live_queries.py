@@ -19,10 +19,10 @@ FROM odds_snapshots WHERE game_id = ANY($1) AND observed_at <= $2
     AND market IN ('moneyline', 'total')
 ORDER BY game_id, market, observed_at DESC, source"""
 # The latest prediction made before its cutoff (else the latest made after it, from the same
-# frozen features).
+# frozen features). Challengers' shadow answers never stand.
 STANDING = """SELECT DISTINCT ON (game_id) game_id, predicted_at, feature_cutoff, model_name,
     home_ml_probability, total_over_probability, odds_used, recommendations
-FROM prediction_log WHERE game_id = ANY($1)
+FROM prediction_log WHERE game_id = ANY($1) AND NOT shadow
 ORDER BY game_id, (predicted_at <= feature_cutoff) DESC, predicted_at DESC"""
 
 

@@ -36,9 +36,12 @@ COLUMNS = (
     "latency_ms",
     "feature_vector",  # bytes: the float64 little-endian vector (migration 0009)
     "policy",  # the betting policy settings the recommendations were made under
+    "shadow",  # a challenger's answer, logged and not served (migration 0012)
 )
-# Lines spilled by versions before migration 0009 end after latency_ms: replayed with NULLs.
+# Lines spilled by versions before migration 0009 end after latency_ms (replayed with NULLs),
+# those before 0012 after policy (replayed as served, not shadow).
 LEGACY_FIELDS = 21
+PRE_SHADOW_FIELDS = 23
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -86,6 +89,7 @@ def encode(record: dict[str, Any]) -> bytes:
     and ISO times are) costs one join; anything else takes the general per-value path.
     """
     values: list[Any] = [record.get(c) for c in COLUMNS]
+    values[23] = bool(values[23])
     if all(type(v) is str for v in values[:13]) and type(values[13]) is bool:
         head = "\t".join(values[:13])
         if not ("\\" in head or "\n" in head or "\r" in head) and head.count("\t") == 12:
@@ -101,7 +105,7 @@ def encode(record: dict[str, Any]) -> bytes:
                 line = (
                     f"{head}\t{'t' if values[13] else 'f'}\t{rest[0]!r}\t{rest[1]!r}\t"
                     f"{rest[2]!r}\t{rest[3]!r}\t{_json(values[18])}\t{_json(values[19])}\t"
-                    f"{rest[4]!r}\t{vec}\t{pol}\n"
+                    f"{rest[4]!r}\t{vec}\t{pol}\t{'t' if values[23] else 'f'}\n"
                 )
                 return line.encode()
     return ("\t".join([_field(v) for v in values]) + "\n").encode()
@@ -113,7 +117,11 @@ def _legacy(lines: bytes) -> bytes:
     if lines.startswith(b"{"):
         return b"".join(encode(json.loads(ln)) for ln in lines.splitlines() if ln.strip())
     first = lines[: lines.find(b"\n") + 1]
-    if first.count(b"\t") != LEGACY_FIELDS - 1:
+    fields = first.count(b"\t") + 1
+    if fields == LEGACY_FIELDS:
+        pad = b"\t\\N" * (PRE_SHADOW_FIELDS - LEGACY_FIELDS) + b"\tf\n"
+    elif fields == PRE_SHADOW_FIELDS:
+        pad = b"\tf\n"
+    else:
         return lines
-    pad = b"\t\\N" * (len(COLUMNS) - LEGACY_FIELDS) + b"\n"
     return b"".join(ln + pad for ln in lines.splitlines() if ln)

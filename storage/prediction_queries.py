@@ -11,7 +11,7 @@ from storage.postgres import Conn
 
 async def latest_logged(conn: Conn, game_id: str, model_name: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        "SELECT * FROM prediction_log WHERE game_id = $1 AND model_name = $2 "
+        "SELECT * FROM prediction_log WHERE game_id = $1 AND model_name = $2 AND NOT shadow "
         "ORDER BY predicted_at DESC LIMIT 1",
         game_id,
         model_name,

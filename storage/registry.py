@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 
 CHAMPION = "champion"
+# A challenger carries `challenger` (the latest one promoted) and `challenger-<version>`, so a
+# model can have several at once: MLflow moves an alias, it never shares one.
+CHALLENGER = "challenger"
 EXPERIMENT = "firstpitch"
 
 
@@ -107,6 +110,41 @@ def promote(
     mlflow = _mlflow(tracking_uri, artifacts)
     mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
     return import_version(tracking_uri, artifacts, name, version, alias)
+
+
+def is_challenger_alias(alias: str) -> bool:
+    return alias == CHALLENGER or alias.startswith(f"{CHALLENGER}-")
+
+
+def challenger_versions(tracking_uri: str, artifacts: Path, name: str) -> list[str]:
+    """The versions of ``name`` carrying a challenger alias, oldest version first."""
+    from mlflow.exceptions import MlflowException
+
+    client = _mlflow(tracking_uri, artifacts).MlflowClient()
+    try:
+        aliases: dict[str, str] = dict(client.get_registered_model(name).aliases)
+    except MlflowException:
+        return []
+    found = {str(v) for a, v in aliases.items() if is_challenger_alias(a)}
+    return sorted(found, key=int)
+
+
+def set_challenger(tracking_uri: str, artifacts: Path, name: str, version: str) -> str:
+    """Alias ``version`` challenger (and ``challenger-<version>``), import it into the BentoML
+    store labelled challenger; the tag."""
+    client = _mlflow(tracking_uri, artifacts).MlflowClient()
+    client.set_registered_model_alias(name, f"{CHALLENGER}-{version}", version)
+    return promote(tracking_uri, artifacts, name, version, alias=CHALLENGER)
+
+
+def retire_challenger(tracking_uri: str, artifacts: Path, name: str, version: str) -> list[str]:
+    """Drop every challenger alias of ``version``; the aliases dropped."""
+    client = _mlflow(tracking_uri, artifacts).MlflowClient()
+    aliases = dict(client.get_registered_model(name).aliases)
+    dropped = [a for a, v in aliases.items() if is_challenger_alias(a) and str(v) == version]
+    for alias in dropped:
+        client.delete_registered_model_alias(name, alias)
+    return sorted(dropped)
 
 
 def run_tags(tracking_uri: str, artifacts: Path, name: str, version: str) -> dict[str, str]:

@@ -33,6 +33,7 @@ class LoggedRecord(BaseModel):
     feature_cutoff: str
     predicted_at: str
     cache_hit: bool
+    shadow: bool = Field(False, description="A challenger's answer, logged and not served")
     home_ml_probability: float
     total_over_probability: float
     home_ml_confidence: float

@@ -27,7 +27,7 @@ from firstpitch.api.schemas import (
     RecentPredictions,
     TodayResponse,
 )
-from firstpitch.serving import betting
+from firstpitch.serving import betting, head_to_head
 from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
 from firstpitch.serving.errors import (
     GameCalledOff,
@@ -141,7 +141,7 @@ async def charge(request: Request, rt: ApiRuntime, games: int) -> None:
     tags=["predictions"],
 )
 async def predict(body: PredictRequest, rt: Runtime, rid: RequestId) -> Response:
-    predictor = await rt.predictor()
+    predictor = await rt.predictor_for(body.model_name, body.model_version)
     (out,) = await predictor.predict(
         [body.game_id],
         body.model_name,
@@ -163,7 +163,7 @@ async def predict_batch(
 ) -> Response:
     """Counts as one request per game towards the key's rate limit."""
     await charge(request, rt, len(body.game_ids))
-    predictor = await rt.predictor()
+    predictor = await rt.predictor_for(body.model_name, body.model_version)
     return fast_json(
         await predictor.predict(
             body.game_ids,
@@ -336,6 +336,8 @@ async def leaderboard(
     types = [prediction_type] if prediction_type else ["moneyline", "total"]
     name_of = {PREDICTION_TYPE[t]: n for n, t in TARGET_OF.items()}
     entries = []
+    predictor = await rt.predictor()
+    served = head_to_head.contenders(predictor.served.info, predictor.challengers, types)
     async with rt.stats() as conn:
         await outcomes.resolve(conn)
         for ptype in types:
@@ -343,6 +345,7 @@ async def leaderboard(
                 await outcomes.performance(conn, ptype, rt.clock.now(), win)
             ).items():
                 entries.append({"model_name": name_of[ptype], "model_version": version} | perf)
+        h2h = await head_to_head.board(conn, served, rt.clock.now(), win, metric)
     lower_is_better = metric in {"brier", "log_loss"}
     ranked = sorted(
         (e for e in entries if e.get(metric) is not None),
@@ -356,6 +359,7 @@ async def leaderboard(
         "date_from": date_from,
         "date_to": date_to,
         "leaderboard": [{"rank": i + 1} | e for i, e in enumerate(ranked[:limit])],
+        "head_to_head": h2h,
     }
 
 

@@ -40,6 +40,11 @@ class PredictRequest(BaseModel):
     game_id: GameId
     model_name: ModelName | None = Field(None, description="Default: the home-win champion")
     include_explanation: bool = False
+    model_version: ModelVersion | None = Field(
+        None,
+        description="Default: the champion. A challenger's version is served only when asked "
+        "for here (challengers otherwise score in shadow, logged and never served)",
+    )
 
 
 class BatchPredictRequest(BaseModel):
@@ -47,6 +52,11 @@ class BatchPredictRequest(BaseModel):
     game_ids: list[GameId] = Field(min_length=1, max_length=MAX_BATCH)
     model_name: ModelName | None = Field(None, description="Default: the home-win champion")
     include_explanation: bool = False
+    model_version: ModelVersion | None = Field(
+        None,
+        description="Default: the champion. A challenger's version is served only when asked "
+        "for here (challengers otherwise score in shadow, logged and never served)",
+    )
 
 
 class BetRecommendation(BaseModel):
@@ -213,6 +223,54 @@ class LeaderboardEntry(Performance):
     model_version: str
 
 
+class HeadToHeadEntry(BaseModel):
+    rank: int
+    model_version: str
+    role: str = Field(description="champion or challenger")
+    games: int
+    log_loss: float | None
+    brier: float | None
+    calibration_error: float | None = Field(
+        description="Expected calibration error: 10 equal-width probability bins, each bin's "
+        "|mean probability - frequency| weighted by its games"
+    )
+    accuracy: float | None
+    bets: int
+    roi: float | None = Field(description="Mean profit per unit of the recommended bets")
+    clv_bets: int
+    closing_line_value: float | None
+
+
+class PairedInterval(BaseModel):
+    mean_difference: float | None = Field(description="Per game, challenger minus champion")
+    std_error: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None = Field(description="Paired t-test, two-sided")
+
+
+class PairedComparison(BaseModel):
+    model_version: str
+    games: int
+    log_loss: PairedInterval
+    brier: PairedInterval
+
+
+class HeadToHead(BaseModel):
+    prediction_type: str
+    model_name: str
+    champion_version: str
+    challenger_versions: list[str]
+    games: int = Field(
+        description="Resolved games every version predicted: all are ranked on these"
+    )
+    confidence: float
+    max_games: int = Field(description="At most the champion's latest this many games count")
+    truncated: bool
+    entries: list[HeadToHeadEntry]
+    comparisons: list[PairedComparison]
+
+
 class Leaderboard(BaseModel):
     metric: str
     days: int
@@ -220,6 +278,10 @@ class Leaderboard(BaseModel):
     date_from: date | None = None
     date_to: date | None = None
     leaderboard: list[LeaderboardEntry]
+    head_to_head: list[HeadToHead] = Field(
+        default_factory=list,
+        description="The served champion and its challengers on the same resolved games",
+    )
 
 
 class RecentPrediction(BaseModel):

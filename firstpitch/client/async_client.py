@@ -88,9 +88,15 @@ class AsyncFirstPitchClient:
 
     # ------------------------------------------------------------------ predictions
     async def predict(
-        self, game_id: str, *, model_name: str | None = None, include_explanation: bool = False
+        self,
+        game_id: str,
+        *,
+        model_name: str | None = None,
+        include_explanation: bool = False,
+        model_version: str | None = None,
     ) -> PredictionResponse:
-        return await self.call(ops.predict(game_id, model_name, include_explanation))
+        """``model_version``: a challenger's, to be answered by it (default: the champion)."""
+        return await self.call(ops.predict(game_id, model_name, include_explanation, model_version))
 
     async def predict_batch(
         self,
@@ -98,8 +104,11 @@ class AsyncFirstPitchClient:
         *,
         model_name: str | None = None,
         include_explanation: bool = False,
+        model_version: str | None = None,
     ) -> list[PredictionResponse]:
-        return await self.call(ops.predict_batch(game_ids, model_name, include_explanation))
+        return await self.call(
+            ops.predict_batch(game_ids, model_name, include_explanation, model_version)
+        )
 
     async def prediction(
         self, game_id: str, *, model_name: str | None = None

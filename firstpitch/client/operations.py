@@ -60,17 +60,24 @@ def _body(**values: Any) -> dict[str, Any]:
 
 
 def predict(
-    game_id: str, model_name: str | None, include_explanation: bool
+    game_id: str,
+    model_name: str | None,
+    include_explanation: bool,
+    model_version: str | None = None,
 ) -> Operation[PredictionResponse]:
-    body = _body(game_id=game_id, model_name=model_name, include_explanation=include_explanation)
+    body = _body(game_id=game_id, model_name=model_name, include_explanation=include_explanation,
+                 model_version=model_version)  # fmt: skip
     return Operation("POST", "/api/v1/predict", adapter(PredictionResponse), body=body)
 
 
 def predict_batch(
-    game_ids: list[str], model_name: str | None, include_explanation: bool
+    game_ids: list[str],
+    model_name: str | None,
+    include_explanation: bool,
+    model_version: str | None = None,
 ) -> Operation[list[PredictionResponse]]:
     body = _body(game_ids=list(game_ids), model_name=model_name,
-                 include_explanation=include_explanation)  # fmt: skip
+                 include_explanation=include_explanation, model_version=model_version)  # fmt: skip
     return Operation("POST", "/api/v1/predict/batch", adapter(list[PredictionResponse]), body=body)
 
 

@@ -86,9 +86,15 @@ class FirstPitchClient:
 
     # ------------------------------------------------------------------ predictions
     def predict(
-        self, game_id: str, *, model_name: str | None = None, include_explanation: bool = False
+        self,
+        game_id: str,
+        *,
+        model_name: str | None = None,
+        include_explanation: bool = False,
+        model_version: str | None = None,
     ) -> PredictionResponse:
-        return self.call(ops.predict(game_id, model_name, include_explanation))
+        """``model_version``: a challenger's, to be answered by it (default: the champion)."""
+        return self.call(ops.predict(game_id, model_name, include_explanation, model_version))
 
     def predict_batch(
         self,
@@ -96,8 +102,11 @@ class FirstPitchClient:
         *,
         model_name: str | None = None,
         include_explanation: bool = False,
+        model_version: str | None = None,
     ) -> list[PredictionResponse]:
-        return self.call(ops.predict_batch(game_ids, model_name, include_explanation))
+        return self.call(
+            ops.predict_batch(game_ids, model_name, include_explanation, model_version)
+        )
 
     def prediction(self, game_id: str, *, model_name: str | None = None) -> PredictionResponse:
         """The cached or latest logged prediction (``GET /api/v1/predict/{game_id}``)."""

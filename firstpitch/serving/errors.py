@@ -20,6 +20,10 @@ class UnknownModel(ApiError):
     status, code = 404, "unknown_model"
 
 
+class UnknownModelVersion(ApiError):
+    status, code = 404, "unknown_model_version"
+
+
 class NoPrediction(ApiError):
     status, code = 404, "no_prediction"
 

@@ -17,10 +17,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from features.definitions import FEATURE_VERSION
+from firstpitch.serving import shadow
 from firstpitch.serving.models import Array, ModelBackend
 from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.predictor import ServedModels
-from storage import champion_state
+from storage import challenger_state, champion_state
 
 if TYPE_CHECKING:
     from firstpitch.serving.runtime import ApiRuntime
@@ -52,12 +53,23 @@ class BoundModels:
     async def load_versions(self, versions: tuple[str, str]) -> None:
         await self.backend.load_versions(versions)
 
+    async def predict_sets(self, x: Array, sets: list[tuple[str, str]]) -> list[Array]:
+        return await self.backend.predict_sets(x, sets)
 
-async def adopt(rt: ApiRuntime, info: dict[str, dict[str, str]]) -> bool:
-    """Serve the champion set ``info`` from now on (False: it already serves, or it cannot)."""
+
+async def adopt(
+    rt: ApiRuntime,
+    info: dict[str, dict[str, str]],
+    announced: dict[str, list[dict[str, str]]] | None = None,
+) -> bool:
+    """Serve the champion set ``info``, with the ``announced`` challengers scoring in shadow,
+    from now on (False: it already serves, or it cannot)."""
     current = await rt.predictor()
     served = ServedModels(info)
-    if served.versions == current.served.versions:
+    challengers = shadow.challengers_of(announced or {}, info, FEATURE_VERSION)
+    if served.versions == current.served.versions and shadow.keys(challengers) == shadow.keys(
+        current.challengers
+    ):
         return False
     if {m.get("feature_version") for m in info.values()} != {FEATURE_VERSION}:
         log.error(
@@ -66,8 +78,22 @@ async def adopt(rt: ApiRuntime, info: dict[str, dict[str, str]]) -> bool:
         )  # fmt: skip
         return False
     await rt.backend.load_versions(served.versions)
-    rt.install(served)
-    log.info("champions now %s (were %s)", served.versions, current.served.versions)
+    loaded = []
+    for challenger in challengers:
+        try:
+            await rt.backend.load_versions(challenger.versions)
+            loaded.append(challenger)
+        except Exception:  # a challenger that cannot load must not hold the champions back
+            log.exception("challenger %s not loaded; retried at the next poll", challenger.key)
+    if served.versions == current.served.versions and shadow.keys(tuple(loaded)) == shadow.keys(
+        current.challengers
+    ):
+        return False
+    rt.install(served, tuple(loaded))
+    log.info(
+        "champions now %s (were %s), challengers %s",
+        served.versions, current.served.versions, shadow.keys(tuple(loaded)),
+    )  # fmt: skip
     return True
 
 
@@ -78,8 +104,10 @@ async def follow(rt: ApiRuntime) -> None:
         await asyncio.sleep(rt.settings.champion_poll_s)
         try:
             info = await champion_state.read(rt.redis)
-            if info is not None:
-                await adopt(rt, info)
+            if info is None:  # nothing promoted while serving: the service's own champions
+                info = (await rt.predictor()).served.info
+            scoring = rt.settings.shadow_scoring
+            await adopt(rt, info, await challenger_state.read(rt.redis) if scoring else {})
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -27,6 +27,9 @@ class ModelBackend(Protocol):
     async def predict_for(self, x: Array, versions: tuple[str, str]) -> Array: ...
     async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array: ...
     async def load_versions(self, versions: tuple[str, str]) -> None: ...
+    # The same rows by several version sets at once (the champions and their challengers):
+    # one (n, 2) answer per set, from one model call where the backend batches.
+    async def predict_sets(self, x: Array, sets: list[tuple[str, str]]) -> list[Array]: ...
 
 
 class ModelUnavailable(RuntimeError):
@@ -126,6 +129,15 @@ class RemoteModels:
         rows = with_versions(x, versions)
         return np.asarray(await self._call("explain_as", rows), dtype=np.float64)
 
+    async def predict_sets(self, x: Array, sets: list[tuple[str, str]]) -> list[Array]:
+        """Every set's rows in one ``predict_as`` call (one batch in the model service)."""
+        from runners.versions import with_versions
+
+        rows = np.vstack([with_versions(x, versions) for versions in sets])
+        out = np.asarray(await self._call("predict_as", rows), dtype=np.float64)
+        n = x.shape[0]
+        return [out[k * n : (k + 1) * n] for k in range(len(sets))]
+
     async def load_versions(self, versions: tuple[str, str]) -> None:
         """One call with the versions: the replica answering it loads them. (The others
         load them on their first call, from the same store.)"""
@@ -164,6 +176,26 @@ class LocalModels:
 
     async def explain_for(self, x: Array, versions: tuple[str, str]) -> Array:
         return np.stack([b.contrib(x) for b in self._boosters(versions)], axis=1)
+
+    async def predict_sets(self, x: Array, sets: list[tuple[str, str]]) -> list[Array]:
+        """Each distinct (model, version) predicts the rows once: a challenger's set shares
+        the other model's champion with the champions' set."""
+        from runners.champions import TARGET_ORDER
+        from training.dataset import REGISTERED_NAMES
+
+        columns: dict[tuple[str, str], Array] = {}
+        out = []
+        for versions in sets:
+            for target, version in zip(TARGET_ORDER, versions, strict=True):
+                if (target, version) not in columns:
+                    booster = self.versions.get(REGISTERED_NAMES[target], version)
+                    columns[target, version] = booster.predict(x)
+            out.append(
+                np.column_stack(
+                    [columns[t, v] for t, v in zip(TARGET_ORDER, versions, strict=True)]
+                )
+            )
+        return out
 
     def _boosters(self, versions: tuple[str, str]) -> list[Any]:
         from runners.champions import TARGET_ORDER

@@ -29,7 +29,7 @@ from features.online import UnknownGames
 from features.store import FeatureStore
 from features.vectors import FeatureVector
 from firstpitch.clock import Clock
-from firstpitch.serving import betting
+from firstpitch.serving import betting, shadow
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.errors import (
     CutoffRefused,
@@ -114,9 +114,11 @@ class Predictor:
         served: ServedModels,
         logger: PredictionLogger,
         features: LiveFeatures | None = None,
+        challengers: tuple[shadow.Challenger, ...] = (),
     ) -> None:
         self.settings, self.clock, self.store, self.cache = settings, clock, store, cache
         self.db, self.models, self.served, self.logger = db, models, served, logger
+        self.challengers = challengers
         self.features = features or LiveFeatures(settings.cutoff_minutes)
         self.policy = betting.BettingPolicy.from_settings(settings)
         self.policy_settings = self.policy.settings()
@@ -158,13 +160,17 @@ class Predictor:
         return fresh
 
     async def refresh(
-        self, game_ids: list[str], now: datetime
+        self,
+        game_ids: list[str],
+        now: datetime,
+        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] | None = None,
     ) -> tuple[dict[str, FeatureVector], dict[str, dict[str, Any]]]:
-        """Fresh vectors, computed now whatever the store holds, and their predictions; nothing
-        is written (re-pricing writes both with its event, in one transaction)."""
+        """Fresh vectors, computed now whatever the store holds, and their predictions (with
+        ``scored``: the challengers' too); nothing is written (re-pricing writes both with its
+        event, in one transaction)."""
         vectors = await self.fresh_vectors(game_ids, now)
         x = np.vstack([vectors[g].values for g in game_ids])
-        probs = await self.models.predict(x)
+        probs = await self._score(x, game_ids, scored)
         entries = {g: self._entry(vectors[g], probs[i], None, now) for i, g in enumerate(game_ids)}
         return vectors, entries
 
@@ -208,8 +214,9 @@ class Predictor:
         metrics().cache.labels("hit").inc(len(hits))
         metrics().cache.labels("miss").inc(len(misses))
         entries = dict(hits)
+        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] = {}
         if misses:
-            entries.update(await self._compute(misses, now, explain))
+            entries.update(await self._compute(misses, now, explain, scored))
         for entry in entries.values():
             self._check_predictable(entry, now)
         latency_ms = (time.perf_counter() - started) * 1000
@@ -220,16 +227,24 @@ class Predictor:
             records.append(
                 self._record(entry, name, endpoint, request_id, now, game_id in hits, latency_ms)
             )
+            if game_id in scored:  # a challenger scored it: logged once, not served
+                records += shadow.records(records[-1], entry, scored.pop(game_id), self.policy)
         self.logger.log_many(records)
         metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
         return responses
 
     async def _compute(
-        self, game_ids: list[str], now: datetime, explain: bool
+        self,
+        game_ids: list[str],
+        now: datetime,
+        explain: bool,
+        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] | None = None,
     ) -> dict[str, dict[str, Any]]:
+        """The games' answers by the champions; with ``scored``, the challengers' too (in
+        the same model call), game -> [(challenger, its probabilities)]."""
         vectors = await self.vectors(game_ids, now)
         x = np.vstack([vectors[g].values for g in game_ids])
-        probs = await self.models.predict(x)
+        probs = await self._score(x, game_ids, scored)
         contribs = await self.models.explain(x) if explain else None
         entries, to_cache = {}, []
         for i, game_id in enumerate(game_ids):
@@ -243,6 +258,22 @@ class Predictor:
         if self.settings.prediction_cache:
             await self.cache.put_many(to_cache)
         return entries
+
+    async def _score(
+        self,
+        x: np.ndarray,
+        game_ids: list[str],
+        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] | None,
+    ) -> np.ndarray:
+        """The champions' probabilities of the rows; with ``scored``, every challenger's too,
+        from the same model call (game -> [(challenger, its probabilities)])."""
+        if scored is None or not self.challengers:
+            return await self.models.predict(x)
+        sets = [self.served.versions, *(c.versions for c in self.challengers)]
+        probs, *others = await self.models.predict_sets(x, sets)
+        for i, game_id in enumerate(game_ids):
+            scored[game_id] = [(c, o[i]) for c, o in zip(self.challengers, others, strict=True)]
+        return probs
 
     def _entry(
         self, vector: FeatureVector, probs: np.ndarray, contribs: np.ndarray | None, now: datetime
@@ -378,6 +409,7 @@ class Predictor:
             "latency_ms": latency_ms,
             "feature_vector": entry.get("feature_vector"),  # absent in older cache entries
             "policy": self.policy_settings,
+            "shadow": False,
         }
 
     record = _record  # what a served prediction logs (re-pricing logs its own)

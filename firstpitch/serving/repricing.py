@@ -53,7 +53,7 @@ import redis.asyncio as aioredis
 
 from features import store as feature_store
 from firstpitch.clock import Clock
-from firstpitch.serving import events, pricing
+from firstpitch.serving import events, pricing, shadow
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.predictor import PREDICTABLE_AHEAD, Predictor
 from ingest.feed_records import FeedRecord, Result, StatusChange
@@ -86,6 +86,7 @@ class _Pending:
     payload: dict[str, Any]
     writes: list[tuple[str, bytes, int]] = field(default_factory=list)  # key, value, ttl
     record: dict[str, Any] | None = None
+    shadow: list[dict[str, Any]] = field(default_factory=list)  # the challengers' records
 
 
 class Repricer:
@@ -179,13 +180,15 @@ class Repricer:
                            prices: dict[str, dict[str, dict[str, Any]]], now: datetime,
                            kind: str, rid: str) -> list[_Pending]:  # fmt: skip
         predictor = await self.predictor()
-        vectors, entries = await predictor.refresh(ids, now)
+        scored: dict[str, list[tuple[shadow.Challenger, Any]]] = {}
+        vectors, entries = await predictor.refresh(ids, now, scored)
         name = self.default_model
         target = predictor.served.target_of(name)
         out = []
         for g in ids:
             vector, entry = vectors[g], entries[g]
             answer = predictor.respond(entry, name, target, cache_hit=False)
+            record = predictor.record(entry, name, "feed", rid, now, False, 0.0)
             current = pricing.reprice(entry["home_ml_probability"],
                                       entry["total_over_probability"],
                                       entry["odds_used"].get("open_total"), prices.get(g, {}),
@@ -200,7 +203,8 @@ class Repricer:
                     (predictor.cache.key(g), msgpack.packb(entry, use_bin_type=True),
                      predictor.cache_ttl(vector, now)),
                 ],
-                record=predictor.record(entry, name, "feed", rid, now, False, 0.0),
+                record=record,
+                shadow=shadow.records(record, entry, scored.get(g, []), predictor.policy),
             ))  # fmt: skip
         return out
 
@@ -266,7 +270,9 @@ class Repricer:
             self.stream.stage(pipe, events.fields(p.type, p.game_id, p.game_date, p.edge,
                                                   p.payload))  # fmt: skip
         replies = await pipe.execute()
-        self.logger.log_many([p.record for p in pending if p.record is not None])
+        self.logger.log_many(
+            [r for p in pending for r in ([p.record] if p.record is not None else []) + p.shadow]
+        )
         done = Repriced("done")
         for p, i in zip(pending, at, strict=True):
             sid = replies[i]

@@ -22,7 +22,7 @@ from features.live import LiveFeatures
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
-from firstpitch.serving import driven_clock, heap, lifecycle
+from firstpitch.serving import driven_clock, heap, lifecycle, shadow
 from firstpitch.serving.access import KeyRing, RateLimiter
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
@@ -75,6 +75,7 @@ class ApiRuntime:
     features: LiveFeatures
     replays: Replayer
     _predictor: Predictor | None = None
+    _variants: dict[tuple[str, str], Predictor] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stats: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STATS_SLOTS))
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -225,10 +226,36 @@ class ApiRuntime:
                 heap.freeze()  # what serving allocated on the way is long-lived too
         return predictor
 
-    def install(self, served: ServedModels) -> Predictor:
-        """A predictor for the versions ``served`` names, replacing the current one (requests
-        holding the old one finish with it; see serving/lifecycle.py)."""
-        self._predictor = Predictor(
+    async def predictor_for(self, model_name: str | None, model_version: str | None) -> Predictor:
+        """The predictor answering for ``model_version`` of the model asked for: the
+        champions', or (a challenger's version) one with that challenger in its place."""
+        predictor = await self.predictor()
+        if model_version is None:
+            return predictor
+        target = predictor.served.target_of(model_name or self.settings.default_model)
+        info = shadow.served_as(predictor.served.info, predictor.challengers, target, model_version)
+        if info is None:
+            return predictor
+        served = ServedModels(info)
+        variant = self._variants.get(served.versions)
+        if variant is None or variant.served != served:
+            variant = self._variants[served.versions] = self.build(served)
+        return variant
+
+    def install(
+        self, served: ServedModels, challengers: tuple[shadow.Challenger, ...] = ()
+    ) -> Predictor:
+        """A predictor for the versions ``served`` names, with ``challengers`` in shadow,
+        replacing the current one (requests holding the old one finish with it; see
+        serving/lifecycle.py)."""
+        self._variants = {}
+        self._predictor = self.build(served, challengers)
+        return self._predictor
+
+    def build(
+        self, served: ServedModels, challengers: tuple[shadow.Challenger, ...] = ()
+    ) -> Predictor:
+        return Predictor(
             self.settings,
             self.clock,
             FeatureStore(self.redis, self.settings.feature_ttl_s),
@@ -238,8 +265,8 @@ class ApiRuntime:
             served,
             self.logger,
             self.features,
+            challengers,
         )
-        return self._predictor
 
     async def _resolve_outcomes(self) -> None:
         """Keep the outcome queue short, so a statistics request resolves little itself

@@ -263,9 +263,12 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def firstpitch_target(prep: Prepared, inference: str, log: bool = True) -> Target:
+def firstpitch_target(
+    prep: Prepared, inference: str, log: bool = True, env: dict[str, str] | None = None
+) -> Target:
     """firstpitch's full path; ``log=False`` is the benchmark-only peer without prediction
-    logging, measured beside it to show what logging costs the request path."""
+    logging, measured beside it to show what logging costs the request path; ``env``: more
+    settings of the service."""
     from firstpitch.serve import launch
 
     extra = {
@@ -274,7 +277,7 @@ def firstpitch_target(prep: Prepared, inference: str, log: bool = True) -> Targe
         "FIRSTPITCH_INFERENCE": inference,
         "FIRSTPITCH_AUTH_ENABLED": "false",  # the peers serve without keys too
         "FIRSTPITCH_PREDICTION_LOG": "true" if log else "false",
-    }
+    } | (env or {})
 
     def start(procs: Processes, port: int, log: Path) -> subprocess.Popen[bytes]:
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -153,6 +153,50 @@ async def logged(pool: asyncpg.Pool, records: list[dict[str, Any]], spill: Path)
     await logger.close()
 
 
+async def test_shadow_records_count_for_their_own_market_only(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    conn, rng = scratch_db, random.Random(5)
+    await add_games(conn)
+    pool = await create_pool(_dsn(conn), max_size=4)
+    try:
+        await results(conn, *((g, 2 + i, 7 - i) for i, g in enumerate(GAMES[:6])))
+        served, shadows = [], []
+        for game in GAMES:
+            at = first_pitch(game) - timedelta(hours=2)
+            for _ in range(3):  # a game served three times, each scored by both challengers
+                champion = record(rng, game, at, ("1", "1"))
+                home = record(rng, game, at, ("2", "1")) | {"shadow": True, "model_version": "2"}
+                total = record(rng, game, at, ("1", "3")) | {
+                    "shadow": True, "model_name": "firstpitch-total-over", "model_version": "3"
+                }  # fmt: skip
+                total["total_over_probability"] = rng.uniform(0.35, 0.65)
+                home["total_over_probability"] = champion["total_over_probability"]
+                served.append(champion)
+                shadows += [home, total]
+        await logged(pool, served + shadows, tmp_path / "a")
+        await outcomes.resolve(conn)
+        assert await agree(conn) == 4  # moneyline 1 and 2, total 1 and 3
+        counts = {
+            (r["prediction_type"], r["model_version"]): (r["n"], r["logged"])
+            for r in await conn.fetch(
+                "SELECT prediction_type, model_version, count(*) AS n, sum(logged) AS logged"
+                " FROM prediction_outcomes GROUP BY 1, 2"
+            )
+        }
+        assert counts == {(t, v): (8, 24) for t, v in
+                          (("moneyline", "1"), ("moneyline", "2"), ("total", "1"),
+                           ("total", "3"))}  # fmt: skip
+        shadow_ids = {r["record_id"] for r in shadows}
+        latest = await conn.fetch(
+            "SELECT prediction_type, model_version, record_id::text FROM prediction_outcomes"
+        )
+        for row in latest:  # the champions' latest records are their own, never a shadow
+            assert (row["record_id"] in shadow_ids) == (row["model_version"] in {"2", "3"}), row
+    finally:
+        await pool.close()
+
+
 async def test_outcomes_equal_a_recomputation_however_things_arrive(
     scratch_db: asyncpg.Connection, tmp_path: Path
 ) -> None:

@@ -34,7 +34,7 @@ def record(i: int, **changes: Any) -> dict[str, Any]:
         "home_ml_confidence": 0.6, "total_over_confidence": 0.5,
         "odds_used": {"open_ml_home": -120},
         "recommendations": {"moneyline": {"recommended": False}}, "latency_ms": 1.0,
-        "feature_vector": VECTOR.tobytes(), "policy": POLICY,
+        "feature_vector": VECTOR.tobytes(), "policy": POLICY, "shadow": i == 5,
     } | changes  # fmt: skip
 
 
@@ -67,6 +67,7 @@ def test_the_fast_encoding_equals_the_general_one() -> None:
         record(1, feature_cutoff=iso),
         record(2, feature_cutoff=iso, latency_ms=3.25),
         record(4, feature_cutoff=iso, feature_vector=None, policy=None),  # older cache entries
+        record(5, feature_cutoff=iso),  # a challenger's shadow record
     ):
         assert all(type(r[c]) is str for c in lr.COLUMNS[:13])  # the fast path's case
         general = ("\t".join(lr._field(r[c]) for c in lr.COLUMNS) + "\n").encode()
@@ -277,6 +278,27 @@ async def test_copy_spills_from_before_vectors_are_replayed_without_them(
         )
         == 5
     )
+    await pool.close()
+
+
+async def test_copy_spills_from_before_shadow_records_are_replayed_as_served(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    old = lr.COLUMNS[: lr.PRE_SHADOW_FIELDS]  # the columns a line had before migration 0012
+    assert old[-1] == "policy" and lr.COLUMNS[lr.PRE_SHADOW_FIELDS] == "shadow"
+    iso = "2021-07-04T15:00:00+00:00"
+    lines = [
+        "\t".join(lr._field((record(i) | {"feature_cutoff": iso})[c]) for c in old) + "\n"
+        for i in range(4)
+    ]
+    (tmp_path / "spill-old.copy").write_text("".join(lines))
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    logger = PredictionLogger(pool, tmp_path)
+    await logger._replay()
+    assert logger.stats.replayed == 4
+    rows = await scratch_db.fetch("SELECT shadow, feature_vector, policy FROM prediction_log")
+    assert len(rows) == 4 and not any(r["shadow"] for r in rows)
+    assert all(bytes(r["feature_vector"]) == VECTOR.tobytes() for r in rows)
     await pool.close()
 
 

@@ -1,0 +1,185 @@
+"""Benchmark: what scoring a challenger in shadow adds to request latency, one challenger
+against none, measured side by side in one run in alternating slices so that whatever else
+the machine does falls on both alike.
+
+Two services run at once on the same database, Redis and model store (each idle while the
+other is measured), with the prediction cache off so every request scores its game: one
+scores the announced challenger beside the champions (as shipped), the other leaves it
+unscored (``FIRSTPITCH_SHADOW_SCORING=false``, a benchmark-only setting). The challenger is a
+second home-win version (trained here when the registry has none besides the champion),
+aliased and announced as ``firstpitch promote --challenger`` does, and retired at the end.
+Each round runs single-game predictions at one connection for ``--slice`` seconds on one
+side, then on the other, the order alternating. Reported: each side's median p50/p99 over
+the rounds, the ratio of the medians, every round's own ratio, and the shadow records the
+challenger side logged.
+
+Usage: .venv/bin/python loadtests/bench_shadow.py [--rounds 8] [--slice 8]
+       [--inference local|service] [--json]
+Uses the project's state (.state/: embedded servers, data, champions), as `make compare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "compare"))
+
+from harness import parse_wrk
+from run_compare import (
+    PROJECT_ROOT,
+    Prepared,
+    Processes,
+    Workload,
+    firstpitch_target,
+    prepare,
+    run_wrk,
+    say,
+    wait_ready,
+    write_scripts,
+)
+
+from storage.embedded import free_port
+
+HOME = "firstpitch-home-win"
+
+
+def challenger_version(prep: Prepared) -> tuple[str, bool]:
+    """A home-win version other than the champion (trained if there is none); whether it was
+    a challenger already."""
+    from mlflow import MlflowClient
+
+    from storage import registry
+
+    uri, artifacts = prep.settings.mlflow_uri, prep.settings.mlflow_artifacts
+    registry._mlflow(uri, artifacts)
+    champion = registry.champion_version(uri, artifacts, HOME)
+    versions = [v.version for v in MlflowClient().search_model_versions(f"name = '{HOME}'")]
+    others = sorted((str(v) for v in versions if str(v) != champion), key=int)
+    current = registry.challenger_versions(uri, artifacts, HOME)
+    if current:
+        return current[-1], True
+    from features.definitions import FEATURE_VERSION
+
+    for version in reversed(others):
+        if (
+            registry.run_tags(uri, artifacts, HOME, version).get("feature_version")
+            == FEATURE_VERSION
+        ):
+            return version, False
+    from training.run import run_training
+
+    say("training a second home-win version to challenge the champion")
+    out = asyncio.run(run_training(
+        prep.settings, prep.endpoints, "home_win", promote=False,
+        grid={"num_leaves": [15], "min_data_in_leaf": [100]}, max_rounds=150,
+    ))  # fmt: skip
+    return str(out["model_version"]), False
+
+
+def announce(prep: Prepared) -> Any:
+    from firstpitch.cli_promote import announce_challengers
+
+    s = prep.settings
+    return asyncio.run(
+        announce_challengers(prep.endpoints.redis_url, s.mlflow_uri, s.mlflow_artifacts)
+    )
+
+
+async def shadow_records(dsn: str) -> int:
+    from storage.postgres import connect
+
+    conn = await connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM prediction_log WHERE shadow"))
+    finally:
+        await conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--slice", type=float, default=8.0, help="seconds per measurement")
+    parser.add_argument("--inference", choices=("local", "service"), default="local")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    from storage import registry
+
+    work = PROJECT_ROOT / ".state" / "peers" / "shadow"
+    procs = Processes()
+    prep = prepare(work)
+    uri, artifacts = prep.settings.mlflow_uri, prep.settings.mlflow_artifacts
+    version, was_challenger = challenger_version(prep)
+    if not was_challenger:
+        registry.set_challenger(uri, artifacts, HOME, version)
+    announced = announce(prep)
+    say(f"challenger: {HOME} version {version}; announced {announced}")
+    load = Workload(single_games=prep.games[:200], batches=[prep.games[:50]])
+    sides: dict[str, dict[str, Any]] = {}
+    try:
+        for name, scoring in (("one", True), ("none", False)):
+            scoring_env = {"FIRSTPITCH_SHADOW_SCORING": "true" if scoring else "false"}
+            target = firstpitch_target(prep, args.inference, env=scoring_env)
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            proc = target.start(procs, port, work / "logs" / f"shadow-{name}.log")
+            if not wait_ready(base + target.ready_path, proc):
+                raise RuntimeError(f"{name} challenger: the service did not become ready")
+            script = write_scripts(target, load, work / "lua" / name)["single"]
+            sides[name] = {"base": base, "script": script, "p50": [], "p99": [], "rps": []}
+            time.sleep(3)  # a poll of the announced sets: the challenger is loaded
+            run_wrk(base, script, 1, 5, 10)  # warm-up
+            say(f"{name} challenger: ready at {base}")
+        before = asyncio.run(shadow_records(prep.endpoints.postgres_dsn))
+        ratios = []
+        for r in range(args.rounds):
+            order = ("one", "none") if r % 2 == 0 else ("none", "one")
+            for name in order:
+                side = sides[name]
+                time.sleep(0.5)
+                res = parse_wrk(run_wrk(side["base"], side["script"], 1, args.slice, 10))
+                side["p50"].append(res.p50_ms)
+                side["p99"].append(res.p99_ms)
+                side["rps"].append(res.req_per_s)
+            ratios.append(sides["one"]["p99"][-1] / sides["none"]["p99"][-1])
+            say(f"round {r + 1}: p99 one challenger {sides['one']['p99'][-1]:.2f} ms, none "
+                f"{sides['none']['p99'][-1]:.2f} ms (x{ratios[-1]:.3f})")  # fmt: skip
+        time.sleep(1)
+        logged = asyncio.run(shadow_records(prep.endpoints.postgres_dsn)) - before
+    finally:
+        procs.stop_all()
+        if not was_challenger:
+            registry.retire_challenger(uri, artifacts, HOME, version)
+            announce(prep)
+        for server in prep.started_embedded:
+            server.stop()
+    report = {
+        "inference": args.inference,
+        "rounds": args.rounds,
+        "slice_s": args.slice,
+        "connections": 1,
+        "challenger": {"model": HOME, "version": version},
+        **{
+            f"{name}_{stat}_median": round(statistics.median(side[stat]), 3)
+            for name, side in sides.items()
+            for stat in ("p50", "p99", "rps")
+        },
+        "p99_ratio_of_medians": round(
+            statistics.median(sides["one"]["p99"]) / statistics.median(sides["none"]["p99"]), 3
+        ),
+        "p99_ratio_per_round": [round(x, 3) for x in ratios],
+        "p99_ratio_median": round(statistics.median(ratios), 3),
+        "shadow_records_logged": logged,
+    }
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
