@@ -222,3 +222,33 @@ async def test_a_sample_and_its_counts_see_vectors_stored_by_hash(
     assert len(sampled) == 6 and all(s["feature_vector"] for s in sampled)
     await logger.close()
     await pool.close()
+
+
+def retention_sql() -> str:
+    """The retention statements as README.md gives them (run by an operator)."""
+    from firstpitch.settings import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "README.md").read_text()
+    block = text.split("**Retention.**", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    return "\n".join(ln for ln in block.splitlines() if not ln.startswith("VACUUM"))
+
+
+async def test_the_retention_drops_only_vectors_no_kept_record_needs(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    logger = PredictionLogger(pool, tmp_path, flush_interval=0.01)
+    logger.start()
+    now = datetime.now(UTC).isoformat()
+    logger.log_many([of_game(1, 1), of_game(2, 2), of_game(3, 2, predicted_at=now),
+                     of_game(4, 3, predicted_at=now)])  # fmt: skip
+    assert await logger.flush(10)
+    await scratch_db.execute(retention_sql())  # games 1 and 2 were predicted in 2021
+    stored = {r["feature_hash"] for r in await scratch_db.fetch("SELECT * FROM feature_vectors")}
+    assert stored == {hashlib.sha256(vector(k)).hexdigest() for k in (2, 3)}
+    assert await orphans(scratch_db) == 0
+    assert await rq.count_since(scratch_db, datetime(2021, 1, 1, tzinfo=UTC)) == (4, 2)
+    await logger.close()
+    await pool.close()
