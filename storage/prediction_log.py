@@ -2,12 +2,12 @@
 
 ``log()`` encodes a record once, as a line of PostgreSQL's COPY text format
 (``storage/log_records.py``; its feature vector stored once, by hash:
-``storage/log_vectors.py``), and appends it to an in-memory queue. One writer task drains the queue with ``COPY`` in batches. The queue
-is capped (records and bytes): a record that finds it full goes straight to the spill file
-(``storage/spill.py``), as does a batch Postgres cannot take, so memory stays flat however
-long an overload or an outage lasts. The writer replays spilled lines through a staging
-table with ``ON CONFLICT (record_id) DO NOTHING``: a replay that half-succeeds, or runs
-twice, writes each record once. ``close()`` drains the queue (to Postgres, else the spill)
+``storage/log_vectors.py``), and appends it to an in-memory queue. Writer tasks drain the
+queue with ``COPY`` in batches. The queue is capped (records and bytes): a record that
+finds it full goes straight to the spill file (``storage/spill.py``), as does a batch
+Postgres cannot take, so memory stays flat however long an overload or an outage lasts. The
+writer replays spilled lines through a staging table with ``ON CONFLICT (record_id) DO
+NOTHING``: a replay that half-succeeds, or runs twice, writes each record once. ``close()`` drains the queue (to Postgres, else the spill)
 and a new writer replays whatever an earlier process left in its spill directory.
 
 What a crash (SIGKILL, OOM) can lose is what is in memory: at most ``max_records`` queued
