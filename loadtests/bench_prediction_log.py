@@ -6,7 +6,9 @@ replay from the spill file (staged, deduplicated).
 Usage: .venv/bin/python loadtests/bench_prediction_log.py [--records 200000] [--json]
 Also: the cost of the outcome trigger (migration 0006), COPY batches with and without it, and
 the log's bytes per record (table, TOAST and indexes) with and without what a replay needs
-(the feature vector and the betting policy, migration 0009).
+(the feature vector and the betting policy, migration 0009), and with each vector stored once
+by hash (migration 0014) against every record keeping it inline (``copy-2-inline``: records
+whose hash is not their vector's keep it inline, as every record did before 0014).
 Starts a durable embedded PostgreSQL of its own (fsync on, as the embedded default runs) in a
 temporary directory, unless ``--dsn`` names one (its prediction_log is truncated).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import statistics
 import tempfile
@@ -29,6 +32,7 @@ import orjson
 
 from storage.embedded import EmbeddedPostgres
 from storage.log_records import COLUMNS, encode, new_record_id
+from storage.log_vectors import Vectors
 from storage.postgres import connect, create_pool, migrate
 from storage.prediction_log import PredictionLogger
 
@@ -39,12 +43,15 @@ LEGACY_INSERT = (
 )
 
 
-# A served vector: 85 float64 values, a few missing (NaN), as features/definitions.py has them.
+# A served vector: 85 float64 values, a few missing (NaN), as features/definitions.py has them;
+# one per game (1,000 games), with its sha256 as the predictor computes it.
+GAMES = 1000
 _RNG = np.random.default_rng(7)
 VECTORS = [
     np.where(_RNG.random(85) < 0.05, np.nan, _RNG.normal(0, 1, 85)).astype("<f8").tobytes()
-    for _ in range(64)
+    for _ in range(GAMES)
 ]
+HASHES = [hashlib.sha256(v).hexdigest() for v in VECTORS]
 POLICY = {"devig_method": "multiplicative", "kelly_multiplier": 0.25, "max_bet_fraction": 0.05,
           "min_edge": 0.02, "min_confidence": 0.55}  # fmt: skip
 
@@ -57,9 +64,9 @@ def sample(i: int) -> dict[str, Any]:
             "kelly_fraction": 0.0121, "american_odds": -110, "reason": "edge below 0.02"}  # fmt: skip
     return {
         "record_id": new_record_id(), "request_id": f"bench-{i // 50}", "endpoint": "batch",
-        "game_id": f"CIN2021{i % 1000:04d}0", "model_name": "firstpitch-home-win",
+        "game_id": f"CIN2021{i % GAMES:04d}0", "model_name": "firstpitch-home-win",
         "model_version": "3", "home_model_version": "3", "total_model_version": "2",
-        "feature_version": "fs-2026.11.1", "feature_hash": "ab" * 32,
+        "feature_version": "fs-2026.11.1", "feature_hash": HASHES[i % GAMES],
         "feature_as_of": now.isoformat(), "feature_cutoff": now.isoformat(),
         "predicted_at": now.isoformat(), "cache_hit": bool(i % 2),
         "home_ml_probability": 0.5588, "total_over_probability": 0.4912,
@@ -67,7 +74,7 @@ def sample(i: int) -> dict[str, Any]:
         "odds_used": {"open_ml_home": -120, "open_ml_away": 110, "open_total": 8.5,
                       "open_over_price": -110, "open_under_price": -110},
         "recommendations": {"moneyline": side, "total": side | {"side": "over", "line": 8.5}},
-        "latency_ms": 1.25, "feature_vector": VECTORS[i % len(VECTORS)], "policy": POLICY,
+        "latency_ms": 1.25, "feature_vector": VECTORS[i % GAMES], "policy": POLICY,
     }  # fmt: skip
 
 
@@ -96,13 +103,29 @@ async def legacy(pool: asyncpg.Pool, records: list[dict[str, Any]]) -> float:
     return len(records) / (time.perf_counter() - started)
 
 
+async def warm_vectors(pool: asyncpg.Pool, spill: Path) -> Vectors:
+    """A logger's memory of written vectors after one record of every game (the steady
+    state of a serving worker: a game's vector is new once, then logged again and again)."""
+    warm = PredictionLogger(pool, spill, flush_interval=0.01)
+    warm.start()
+    warm.log_many([sample(i) | {"request_id": "warm"} for i in range(GAMES)])
+    assert await warm.flush(60)
+    await warm.close()
+    return warm.vectors
+
+
 async def shipped(
-    pool: asyncpg.Pool, records: list[dict[str, Any]], spill: Path, writers: int
+    pool: asyncpg.Pool, records: list[dict[str, Any]], spill: Path, writers: int, cold: bool = False
 ) -> tuple[float, float]:
-    """(records/s of encoding plus writing, records/s of the writer alone)."""
+    """(records/s of encoding plus writing, records/s of the writer alone). Unless ``cold``,
+    the vectors are known written first (``warm_vectors``, not timed)."""
     logger = PredictionLogger(
         pool, spill, max_records=len(records) + 1, max_bytes=1 << 40, writers=writers
     )
+    if not cold:
+        logger.vectors = await warm_vectors(pool, spill)
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM prediction_log WHERE request_id = 'warm'")
     started = time.perf_counter()
     for i in range(0, len(records), 50):  # as the service logs them: one batch request at a time
         logger.log_many(records[i : i + 50])
@@ -149,23 +172,68 @@ async def trigger_cost(conn: asyncpg.Connection, games: int, batches: int = 40) 
 async def bytes_per_record(
     conn: asyncpg.Connection, records: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The log's size per record as the records are, and as they were before the replay
-    columns (vector and policy NULL), each COPY'd into an emptied table and measured."""
+    """The log's size per record: without the replay columns (vector and policy NULL, as
+    before migration 0009), with every record's vector inline (as before 0014), and with each
+    vector stored once by hash (as shipped; ``feature_vectors`` included, spread over the
+    records), each COPY'd into emptied tables and measured."""
     out = {}
-    for name, drop in (("without_replay_columns", True), ("with_replay_columns", False)):
-        await conn.execute("TRUNCATE prediction_log")
-        rows = [r | {"feature_vector": None, "policy": None} if drop else r for r in records]
-        lines = b"".join(encode(r) for r in rows)
+    for name in ("without_replay_columns", "vectors_inline", "vectors_by_hash"):
+        await conn.execute("TRUNCATE prediction_log, feature_vectors")
+        if name == "without_replay_columns":
+            lines = b"".join(encode(r | {"feature_vector": None, "policy": None}) for r in records)
+        else:
+            lines = b"".join(encode(r, with_vector=name == "vectors_inline") for r in records)
+        if name == "vectors_by_hash":
+            distinct = {r["feature_hash"]: r["feature_vector"] for r in records}
+            await conn.execute(
+                "INSERT INTO feature_vectors SELECT * FROM unnest($1::text[], $2::bytea[])",
+                list(distinct), list(distinct.values()),
+            )  # fmt: skip
         source: Any = memoryview(lines)
         await conn.copy_to_table("prediction_log", source=source, columns=COLUMNS)
-        await conn.execute("VACUUM ANALYZE prediction_log")
-        heap = await conn.fetchval("SELECT pg_table_size('prediction_log')")
-        total = await conn.fetchval("SELECT pg_total_relation_size('prediction_log')")
-        out[name] = {"copy_line_bytes": round(len(lines) / len(rows), 1),
-                     "table_bytes_per_record": round(heap / len(rows), 1),
-                     "with_indexes_bytes_per_record": round(total / len(rows), 1)}  # fmt: skip
-    await conn.execute("TRUNCATE prediction_log")
+        await conn.execute("VACUUM ANALYZE prediction_log, feature_vectors")
+        sizes = await conn.fetchrow(
+            "SELECT pg_table_size('prediction_log') AS heap, "
+            "pg_total_relation_size('prediction_log') AS total, "
+            "pg_table_size('feature_vectors') AS vheap, "
+            "pg_total_relation_size('feature_vectors') AS vtotal"
+        )
+        assert sizes is not None
+        n = len(records)
+        out[name] = {"copy_line_bytes": round(len(lines) / n, 1),
+                     "table_bytes_per_record": round((sizes["heap"] + sizes["vheap"]) / n, 1),
+                     "with_indexes_bytes_per_record": round((sizes["total"] + sizes["vtotal"]) / n, 1),
+                     "of_which_feature_vectors_bytes": sizes["vtotal"]}  # fmt: skip
+        if name == "vectors_by_hash":
+            out[name]["records_per_vector"] = round(n / len(distinct), 1)
+            out[name]["feature_vectors_bytes_per_vector"] = round(sizes["vtotal"] / len(distinct))
+    await conn.execute("TRUNCATE prediction_log, feature_vectors")
     return out
+
+
+def encode_cost(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Microseconds a record to encode: vector inline (as before), and as the logger does
+    with the vector known written (a reference; the steady state) and with it new."""
+    out = {}
+    started = time.perf_counter()
+    for r in records:
+        encode(r)
+    out["encode_us_per_record_vector_inline"] = (time.perf_counter() - started) / len(records)
+    held = Vectors(capacity=4 * GAMES)
+    held.committed(dict(zip(HASHES, VECTORS, strict=True)))
+    for name, vectors in (("by_hash_known", held), ("by_hash_new", None)):
+        started = time.perf_counter()
+        for i in range(0, len(records), 50):
+            (vectors or Vectors()).encode(records[i : i + 50])
+        out[f"encode_us_per_record_{name}"] = (time.perf_counter() - started) / len(records)
+    bare = [r | {"feature_vector": None, "policy": None} for r in records]
+    started = time.perf_counter()
+    for r in bare:
+        encode(r)
+    out["encode_us_per_record_without_replay_columns"] = (time.perf_counter() - started) / len(
+        records
+    )
+    return {k: round(v * 1e6, 2) for k, v in out.items()}
 
 
 async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
@@ -174,26 +242,27 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
     pool = await create_pool(dsn, max_size=3)
     out: dict[str, Any] = {"records": n}
     records = [sample(i) for i in range(n)]
-    started = time.perf_counter()
-    for r in records[:20000]:
-        encode(r)
-    out["encode_us_per_record"] = round((time.perf_counter() - started) / 20000 * 1e6, 2)
-    out["line_bytes"] = len(encode(records[0]))
-    bare = [r | {"feature_vector": None, "policy": None} for r in records[:20000]]
-    started = time.perf_counter()
-    for r in bare:
-        encode(r)
-    out["encode_us_per_record_without_replay_columns"] = round(
-        (time.perf_counter() - started) / 20000 * 1e6, 2
-    )
+    out |= encode_cost(records[:20000])
+    out["line_bytes_vector_inline"] = len(encode(records[0]))
+    out["line_bytes_by_hash"] = len(encode(records[0], with_vector=False))
     # interleaved: the machine's noise hits all; "bare" is the 2-writer COPY without the
     # outcome trigger (migration 0006), the peer that shows what queueing outcomes costs;
-    # "novec" the 2-writer COPY of records without the replay columns (as before 0009)
-    runs = ("legacy", "copy-1", "copy-2", "copy-2-bare", "copy-2-novec") * 2
+    # "novec" the 2-writer COPY of records without the replay columns (as before 0009);
+    # "inline" every record keeping its vector (as before 0014); "cold" every game's vector
+    # new to the writer (each batch inserts the vectors it carries)
+    runs = ("copy-2-inline", "copy-2", "copy-1", "copy-2-cold", "legacy", "copy-2-bare",
+            "copy-2-novec") * 2  # fmt: skip
     for name in runs:
-        await conn.execute("TRUNCATE prediction_log")
+        await conn.execute("TRUNCATE prediction_log, feature_vectors")
         fresh = [r | {"record_id": new_record_id()} for r in records]
-        if name == "copy-2-novec":
+        if name in ("copy-2-inline", "copy-2-cold"):
+            if name == "copy-2-inline":  # a hash that is not the vector's: kept inline
+                fresh = [r | {"feature_hash": "ab" * 32} for r in fresh]
+            total, writer = await shipped(pool, fresh, work / "spill", 2, cold=True)
+            key = name[7:]
+            out.setdefault(f"copy_2_writers_end_to_end_{key}", []).append(round(total))
+            out.setdefault(f"copy_2_writers_writer_only_{key}", []).append(round(writer))
+        elif name == "copy-2-novec":
             fresh = [r | {"feature_vector": None, "policy": None} for r in fresh]
             total, writer = await shipped(pool, fresh, work / "spill", 2)
             out.setdefault("copy_2_writers_end_to_end_without_replay_columns", []).append(
@@ -216,7 +285,7 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
             out.setdefault(f"copy_{name[-1]}_writers_end_to_end", []).append(round(total))
             out.setdefault(f"copy_{name[-1]}_writers_writer_only", []).append(round(writer))
         assert await conn.fetchval("SELECT count(*) FROM prediction_log") == n
-    await conn.execute("TRUNCATE prediction_log")
+    await conn.execute("TRUNCATE prediction_log, feature_vectors")
     fresh = [r | {"record_id": new_record_id()} for r in records]
     out["replay_staged"] = round(await replay(pool, fresh, work / "spill"))
     out["replay_again_changes_nothing"] = True
@@ -224,6 +293,8 @@ async def run(dsn: str, n: int, work: Path) -> dict[str, Any]:
     await PredictionLogger(pool, work / "spill")._replay()
     out["replay_again_changes_nothing"] = await conn.fetchval(
         "SELECT count(*) FROM prediction_log") == n  # fmt: skip
+    out["replay_moved_vectors_to_feature_vectors"] = await conn.fetchval(
+        "SELECT count(*) FROM feature_vectors")  # fmt: skip
     await conn.execute("TRUNCATE prediction_log")
     out["outcome_trigger"] = [await trigger_cost(conn, g) for g in (15, 1000)]
     out["bytes_per_record"] = await bytes_per_record(

@@ -42,6 +42,7 @@ COLUMNS = (
 # those before 0012 after policy (replayed as served, not shadow).
 LEGACY_FIELDS = 21
 PRE_SHADOW_FIELDS = 23
+VECTOR_AT = COLUMNS.index("feature_vector")
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -82,14 +83,18 @@ def _json(value: Any) -> str:
     return text.replace("\\", "\\\\") if "\\" in text else text
 
 
-def encode(record: dict[str, Any]) -> bytes:
+def encode(record: dict[str, Any], *, with_vector: bool = True) -> bytes:
     """A record as one COPY line: the form it is queued, written, spilled and replayed in.
+    ``with_vector=False`` leaves the feature vector out (NULL): the record refers to it by its
+    ``feature_hash`` in ``feature_vectors`` (``storage/log_vectors.py``).
 
     The common case (every text field free of backslashes and separators, as ids, versions
     and ISO times are) costs one join; anything else takes the general per-value path.
     """
     values: list[Any] = [record.get(c) for c in COLUMNS]
     values[23] = bool(values[23])
+    if not with_vector:
+        values[VECTOR_AT] = None
     if all(type(v) is str for v in values[:13]) and type(values[13]) is bool:
         head = "\t".join(values[:13])
         if not ("\\" in head or "\n" in head or "\r" in head) and head.count("\t") == 12:

@@ -1,13 +1,13 @@
 """Prediction records to PostgreSQL: off the request path, bounded in memory, never lost.
 
 ``log()`` encodes a record once, as a line of PostgreSQL's COPY text format
-(``storage/log_records.py``), and appends it
-to an in-memory queue. One writer task drains the queue with ``COPY`` in batches. The queue
-is capped (records and bytes): a record that finds it full goes straight to the spill file
-(``storage/spill.py``), as does a batch Postgres cannot take, so memory stays flat however
-long an overload or an outage lasts. The writer replays spilled lines through a staging
-table with ``ON CONFLICT (record_id) DO NOTHING``: a replay that half-succeeds, or runs
-twice, writes each record once. ``close()`` drains the queue (to Postgres, else the spill)
+(``storage/log_records.py``; its feature vector stored once, by hash:
+``storage/log_vectors.py``), and appends it to an in-memory queue. Writer tasks drain the
+queue with ``COPY`` in batches. The queue is capped (records and bytes): a record that
+finds it full goes straight to the spill file (``storage/spill.py``), as does a batch
+Postgres cannot take, so memory stays flat however long an overload or an outage lasts. The
+writer replays spilled lines through a staging table with ``ON CONFLICT (record_id) DO
+NOTHING``: a replay that half-succeeds, or runs twice, writes each record once. ``close()`` drains the queue (to Postgres, else the spill)
 and a new writer replays whatever an earlier process left in its spill directory.
 
 What a crash (SIGKILL, OOM) can lose is what is in memory: at most ``max_records`` queued
@@ -30,19 +30,16 @@ from typing import Any
 
 import asyncpg
 
-from storage import spill
-from storage.log_records import COLUMNS, _legacy, encode
+from storage import log_vectors, spill
+from storage.log_records import COLUMNS, _legacy
+from storage.log_vectors import INSERT as INSERT_VECTORS
+from storage.log_vectors import MERGE  # vectors inline in spilled lines move to feature_vectors
 
 log = logging.getLogger(__name__)
 
-_COLUMN_LIST = ", ".join(COLUMNS)
 STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS prediction_log_stage "
     "(LIKE prediction_log INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
-MERGE = (
-    f"INSERT INTO prediction_log ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "
-    "FROM prediction_log_stage ON CONFLICT (record_id) DO NOTHING"
 )
 # asyncpg's protocol state when the server dies mid-write is InternalClientError. Any of
 # these may follow a partial write: what is then replayed from the spill is deduplicated.
@@ -97,6 +94,7 @@ class PredictionLogger:
         self._spilled_bytes = self.spill.total_bytes()  # refreshed by the writer
         self.enabled = enabled  # off only for benchmarks: nothing is recorded then
         self.stats = LogStats()
+        self.vectors = log_vectors.Vectors()
         self._queue: collections.deque[bytes] = collections.deque()
         self._queued_bytes = 0
         self._wake, self._full = asyncio.Event(), asyncio.Event()
@@ -125,7 +123,7 @@ class PredictionLogger:
         LogFull (nothing recorded) when even the spill is at its limit."""
         if not self.enabled or not records:
             return
-        lines = [encode(r) for r in records]
+        lines = self.vectors.encode(records)
         if self._closing:  # late records still land somewhere durable
             self._overflow(lines)
             self.spill.rotate()
@@ -144,7 +142,7 @@ class PredictionLogger:
         self.stats.queued += len(records)
 
     def _overflow(self, lines: list[bytes]) -> None:
-        data = b"".join(lines)
+        data = log_vectors.spill_form(lines)
         if self._spilled_bytes + len(data) > self.max_spill_bytes:
             raise LogFull(
                 f"the prediction log's spill holds {self._spilled_bytes} bytes "
@@ -249,40 +247,43 @@ class PredictionLogger:
         self._take(writer)
 
     async def _save(self, lines: list[bytes]) -> None:
-        data = b"".join(lines)
-        if await self._copy(data):
+        data, vectors = self.vectors.batch(lines)
+        if await self._copy(data, vectors=vectors):
+            self.vectors.committed(vectors)
             self.stats.written += len(lines)
             return
-        self.spill.append(data)
+        self.spill.append(log_vectors.spill_form(lines) if vectors else data)
         await asyncio.to_thread(_fsync, self.spill.fsync_due(now=True))
         self.stats.spilled += len(lines)
 
-    async def _copy(self, data: bytes, staged: bool = False) -> bool:
+    async def _copy(
+        self, data: bytes, staged: bool = False, vectors: dict[str, bytes] | None = None
+    ) -> bool:
         if time.monotonic() < self._down_until:
             return False
+        vectors = vectors or {}
         try:
             async with self.pool.acquire(timeout=5) as conn:
                 # A memoryview: asyncpg would take bytes for a file name (os.fspath accepts them).
                 # (Typed Any: asyncpg's stubs name only files and iterables as sources.)
                 source: Any = memoryview(data)
-                if not staged:  # fresh ids: COPY straight in (a failure writes nothing)
+                table = "prediction_log_stage" if staged else "prediction_log"
+                if not (staged or vectors):  # fresh ids: COPY straight in (nothing on failure)
                     await conn.copy_to_table(
-                        "prediction_log", source=source, columns=COLUMNS, timeout=WRITE_TIMEOUT_S
+                        table, source=source, columns=COLUMNS, timeout=WRITE_TIMEOUT_S
                     )
-                else:
-                    async with conn.transaction():
+                    return self._up()
+                async with conn.transaction():
+                    if staged:  # through a staging table: deduplicated by record id
                         await conn.execute(STAGE)
-                        await conn.copy_to_table(
-                            "prediction_log_stage",
-                            source=source,
-                            columns=COLUMNS,
-                            timeout=WRITE_TIMEOUT_S,
-                        )
+                    else:  # vectors the log may lack go in first, in the same transaction
+                        await conn.execute(INSERT_VECTORS, list(vectors), list(vectors.values()))
+                    await conn.copy_to_table(
+                        table, source=source, columns=COLUMNS, timeout=WRITE_TIMEOUT_S
+                    )
+                    if staged:
                         await conn.execute(MERGE)
-            if self._down:
-                self._down = False
-                log.info("prediction log: PostgreSQL is back; replaying what was spilled")
-            return True
+            return self._up()
         except UNAVAILABLE as exc:
             self._down_until = time.monotonic() + self.retry_interval
             self._next_replay = self._down_until
@@ -293,6 +294,12 @@ class PredictionLogger:
                     type(exc).__name__,
                 )
             return False
+
+    def _up(self) -> bool:
+        if self._down:
+            self._down = False
+            log.info("prediction log: PostgreSQL is back; replaying what was spilled")
+        return True
 
     async def _replay(self) -> None:
         """Move spilled lines (this process's and any other writer's released files) to

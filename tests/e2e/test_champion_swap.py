@@ -92,8 +92,9 @@ async def vectors(service: RunningService, dsn: str, games: list[str]) -> dict[s
             for game in games:
                 for _ in range(100):
                     rid = await conn.fetchval(
-                        "SELECT record_id FROM prediction_log WHERE game_id = $1 "
-                        "AND feature_vector IS NOT NULL ORDER BY predicted_at DESC LIMIT 1", game)  # fmt: skip
+                        "SELECT record_id FROM prediction_log l WHERE game_id = $1 AND EXISTS "
+                        "(SELECT 1 FROM feature_vectors v WHERE v.feature_hash = l.feature_hash) "
+                        "ORDER BY predicted_at DESC LIMIT 1", game)  # fmt: skip
                     if rid is not None:
                         break
                     await asyncio.sleep(0.1)

@@ -77,6 +77,12 @@ async def test_a_logged_prediction_reads_back_and_replays_identically(
     assert rec["recommendations"] == served["betting_recommendations"]
     raw = base64.b64decode(rec["feature_vector"])
     assert hashlib.sha256(raw).hexdigest() == rec["feature_hash"]
+    stored = await db.fetchrow(  # the record refers to its vector, stored once by hash
+        "SELECT l.feature_vector IS NULL AS by_hash, v.feature_vector FROM prediction_log l "
+        "JOIN feature_vectors v USING (feature_hash) WHERE l.record_id = $1",
+        uuid.UUID(record_id),
+    )
+    assert stored is not None and stored["by_hash"] and stored["feature_vector"] == raw
     vector = np.frombuffer(raw, dtype="<f8")
     assert len(vector) == len(FEATURE_NAMES) and set(rec["features"]) == set(FEATURE_NAMES)
     assert (
@@ -146,9 +152,13 @@ async def test_tampered_and_vectorless_records_are_named_and_audited(
         await db.execute(
             "UPDATE prediction_log SET home_ml_probability = home_ml_probability + 1e-12 "
             "WHERE record_id = $1", uuid.UUID(copies["probability"]))  # fmt: skip
-        await db.execute(  # one byte of one value flipped: another vector than was hashed
-            "UPDATE prediction_log SET feature_vector = set_byte(feature_vector, 7, "
-            "get_byte(feature_vector, 7) # 1) WHERE record_id = $1", uuid.UUID(copies["vector"]))  # fmt: skip
+        await db.execute(  # one byte of one value flipped: another vector than was hashed,
+            # kept in the record itself (a record's own vector is read before the stored one)
+            "UPDATE prediction_log l SET feature_vector = set_byte(v.feature_vector, 7, "
+            "get_byte(v.feature_vector, 7) # 1) FROM feature_vectors v "
+            "WHERE v.feature_hash = l.feature_hash AND l.record_id = $1",
+            uuid.UUID(copies["vector"]),
+        )
         await db.execute(
             "UPDATE prediction_log SET feature_vector = NULL, policy = NULL WHERE record_id = $1",
             uuid.UUID(copies["none"]),

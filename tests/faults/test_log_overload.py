@@ -42,6 +42,24 @@ async def records_per_request(dsn: str, prefix: str) -> set[int]:
     return {int(r["n"]) for r in rows}
 
 
+async def without_vector(dsn: str, prefix: str) -> tuple[int, int]:
+    """(records whose vector the log holds by hash, records whose vector it does not hold at
+    all): every record keeps its vector, through spills, replays and a crash."""
+    conn = await connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(v.feature_hash) AS by_hash, count(*) FILTER (WHERE "
+            "l.feature_vector IS NULL AND v.feature_hash IS NULL) AS missing "
+            "FROM prediction_log l LEFT JOIN feature_vectors v USING (feature_hash) "
+            "WHERE l.request_id LIKE $1",
+            f"{prefix}-%",
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return int(row["by_hash"]), int(row["missing"])
+
+
 def batches(games: list[str]) -> list[str]:
     return (games * (BATCH // len(games) + 1))[:BATCH]
 
@@ -70,6 +88,7 @@ async def test_sustained_batches_keep_memory_flat_and_log_every_prediction(
     assert found.rows == load.served_records()  # served = logged, exactly
     assert found.request_ids == load.served_ids()
     assert await records_per_request(ingested, load.prefix) == {BATCH}  # none twice or short
+    assert await without_vector(ingested, load.prefix) == (found.rows, 0)
     warm = 60 if SCALE >= 10 else 15  # the first minute of the long run, 15 s of the short
     baseline = max(rss for t, rss, _ in samples if warm <= t < warm + 5)
     late = [rss for t, rss, _ in samples if t >= warm + 5]
@@ -144,6 +163,7 @@ async def test_a_worker_killed_while_postgres_stalls_loses_at_most_the_bound(
            bound=bound)  # fmt: skip
     assert await records_per_request(own_postgres.dsn, load.prefix) <= set(range(1, BATCH + 1))
     assert served > 10 * BATCH and found.rows > 0
+    assert await without_vector(own_postgres.dsn, load.prefix) == (found.rows, 0)
     assert 0 <= lost <= bound, (served, found.rows)
 
 
