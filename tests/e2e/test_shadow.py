@@ -35,12 +35,18 @@ PLAYED = (date(2021, 7, 1), date(2021, 7, 3))  # finished before the pinned cloc
 NOW = datetime.fromisoformat(PINNED_NOW.replace("Z", "+00:00")).astimezone(UTC)
 
 
+# A record's vector: its own, else the one stored once under its hash (migration 0014).
+LOGGED = """SELECT l.*, coalesce(l.feature_vector, v.feature_vector) AS feature_vector
+FROM prediction_log l LEFT JOIN feature_vectors v USING (feature_hash)
+WHERE l.request_id = $1"""
+
+
 async def logged(conn: asyncpg.Connection, rid: str, n: int) -> list[dict[str, Any]]:
     for _ in range(300):
-        rows = await conn.fetch("SELECT * FROM prediction_log WHERE request_id = $1", rid)
+        rows = await conn.fetch(LOGGED, rid)
         if len(rows) >= n:
             await asyncio.sleep(0.5)  # nothing more arrives
-            rows = await conn.fetch("SELECT * FROM prediction_log WHERE request_id = $1", rid)
+            rows = await conn.fetch(LOGGED, rid)
             return [dict(r) for r in rows]
         await asyncio.sleep(0.1)
     raise AssertionError(f"{rid}: fewer than {n} records logged")
@@ -318,7 +324,8 @@ async def test_a_repricing_feed_batch_scores_the_challenger_too(
             ]
         for _ in range(100):
             rows = await conn.fetch(
-                "SELECT * FROM prediction_log WHERE endpoint = 'feed' AND game_id = $1", later
+                LOGGED.replace("l.request_id = $1", "l.endpoint = 'feed' AND l.game_id = $1"),
+                later,
             )
             if len(rows) >= 2:
                 break
