@@ -274,16 +274,22 @@ class PredictionLogger:
                     )
                     return self._up()
                 async with conn.transaction():
+                    if vectors:  # vectors the log may lack go in first, in the same transaction
+                        await conn.execute(INSERT_VECTORS, list(vectors), list(vectors.values()))
                     if staged:  # through a staging table: deduplicated by record id
                         await conn.execute(STAGE)
-                    else:  # vectors the log may lack go in first, in the same transaction
-                        await conn.execute(INSERT_VECTORS, list(vectors), list(vectors.values()))
                     await conn.copy_to_table(
                         table, source=source, columns=COLUMNS, timeout=WRITE_TIMEOUT_S
                     )
                     if staged:
                         await conn.execute(MERGE)
             return self._up()
+        except asyncpg.UniqueViolationError:
+            if staged:
+                raise  # the merge skips ids already there: not an outage, a defect
+            # Some of these records are in already (a batch whose COPY committed just as
+            # its writer was stopped, saved again at close): write the rest, once each.
+            return await self._copy(data, staged=True, vectors=vectors)
         except UNAVAILABLE as exc:
             self._down_until = time.monotonic() + self.retry_interval
             self._next_replay = self._down_until

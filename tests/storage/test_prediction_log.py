@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,6 +176,28 @@ async def test_close_drains_everything(scratch_db: asyncpg.Connection, tmp_path:
     await asyncio.sleep(0.1)
     await logger.close()
     assert await count(scratch_db) == 77
+    await pool.close()
+
+
+async def test_a_batch_saved_again_after_its_copy_committed_is_written_once(
+    scratch_db: asyncpg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """close() saves what a stopped writer still holds; if that batch's COPY had committed
+    just before the stop, its records are skipped, not written twice, and no outage is
+    declared (nothing spilled)."""
+    pool = await create_pool(_dsn(scratch_db), max_size=2)
+    logger = PredictionLogger(pool, tmp_path, batch_size=50, flush_interval=0.05)
+    logger.start()
+    written = [record(i) for i in range(30)]
+    logger.log_many(written)
+    assert await logger.flush(10)
+    fresh = [record(100 + i) for i in range(5)]
+    logger._pending[1] = logger.vectors.encode(written + fresh)  # the stopped writer's batch
+    with caplog.at_level(logging.WARNING, logger="storage.prediction_log"):
+        await logger.close()
+    assert await count(scratch_db) == 35
+    assert logger.stats.spilled == 0 and logger.spill_bytes() == 0
+    assert "unavailable" not in caplog.text
     await pool.close()
 
 
