@@ -15,6 +15,9 @@ from firstpitch.settings import Settings
 from tests.e2e.conftest import RunningService, start_service
 
 GAME = {"game_id": "CIN202107040"}
+# Long enough that the saturated worker is still saturated when the probes below get their
+# turn on a loaded machine (the probes themselves can take a second or more then).
+BODY_TIMEOUT_S = 5
 
 
 async def _slow_post(url: str, path: str, headers: dict[str, str], within: float) -> int:
@@ -73,15 +76,15 @@ async def _attack_then_saturate(svc: RunningService) -> None:
     assert during["health"] in (200, 503), during
 
     # Keyed slow bodies beyond the API budget (8 here): the worker is saturated until the
-    # body deadline (2 s here) turns them away with 408, and readiness says so meanwhile.
-    keyed = asyncio.gather(*(_slow_post(svc.url, "/api/v1/predict", svc.headers, within=6)
-                             for _ in range(12)))  # fmt: skip
+    # body deadline (BODY_TIMEOUT_S here) turns them away with 408, and readiness says so meanwhile.
+    keyed = asyncio.gather(*(_slow_post(svc.url, "/api/v1/predict", svc.headers,
+                                        within=BODY_TIMEOUT_S + 6) for _ in range(12)))  # fmt: skip
     await asyncio.sleep(0.7)
     saturated = await _calls(svc)
     started = time.monotonic()
     statuses = await keyed
     assert statuses.count(408) == 8 and statuses.count(503) == 4, statuses
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < BODY_TIMEOUT_S + 1
     assert saturated["predict"] == 503 and saturated["ready"] == 503
     assert saturated["ready_capacity"] and saturated["health"] == 200
     await asyncio.sleep(2.5)  # readiness recovers once the budget has stopped shedding
@@ -93,7 +96,7 @@ def test_slow_bodies_are_bounded_and_readiness_reflects_saturation(
     settings: Settings, ingested: str, champions: dict[str, object], tmp_path: Path
 ) -> None:
     svc = start_service(settings, ingested, tmp_path, FIRSTPITCH_MAX_IN_FLIGHT="8",
-                        FIRSTPITCH_BODY_TIMEOUT_S="2")  # fmt: skip
+                        FIRSTPITCH_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S))  # fmt: skip
     try:
         asyncio.run(_attack_then_saturate(svc))
     finally:

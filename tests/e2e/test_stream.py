@@ -306,8 +306,10 @@ async def test_a_result_batch_waits_for_the_frozen_games_it_may_change(
                  "duration_min": row["duration_min"]}  # fmt: skip
     client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())  # type: ignore[union-attr]
     try:
-        async with GameLocks(client, 60).held([FROZEN], wait_s=5) as taken:
-            assert taken
+        key = f"fp:feed-lock:{FROZEN}"
+        before = (await client.get(key), await client.pttl(key))
+        async with GameLocks(client, 60).held([FROZEN], wait_s=30) as taken:
+            assert taken, (before, await client.get(key), await client.pttl(key))
             post = asyncio.create_task(feed(svc, "results", [corrected]))
             await asyncio.sleep(1.5)
             assert not post.done()  # waits for the frozen game, which another holds
