@@ -11,6 +11,7 @@ from typing import Any
 from features.market import fair_first
 
 EPS = 1e-6
+MIN_MONTH_GAMES = 20
 CALIBRATION_BINS = 20  # 0.05 wide: the probabilities of a game sit mostly within 0.3–0.7
 
 
@@ -69,6 +70,17 @@ def cumulative_bets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def bet_totals(series: list[dict[str, Any]]) -> dict[str, Any]:
+    """The end of a running series: bets, profit in units, ROI and mean CLV."""
+    last = series[-1] if series else None
+    return {
+        "count": len(series),
+        "profit_units": last["cumulative_profit"] if last else 0.0,
+        "roi": last["cumulative_roi"] if last else None,
+        "closing_line_value": last["cumulative_clv"] if last else None,
+    }
+
+
 def market_probabilities(
     row: dict[str, Any], closing: dict[str, Any] | None, method: str
 ) -> tuple[float | None, float | None]:
@@ -91,7 +103,8 @@ def monthly(
     rows: list[dict[str, Any]], closing: dict[str, dict[str, Any]], method: str
 ) -> list[dict[str, Any]]:
     """Per calendar month of game dates: log loss of the model, the opening and the closing
-    market, over the resolved games where both markets had a price (the same games)."""
+    market, over the resolved games where both markets had a price (the same games). A
+    month of fewer than MIN_MONTH_GAMES games is counted with the month before ("2021-10/11")."""
     months: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for r in resolved(rows):
         opening, close = market_probabilities(r, closing.get(r["game_id"]), method)
@@ -101,6 +114,14 @@ def monthly(
         months[r["game_date"].strftime("%Y-%m")].append(
             (log_loss(r["probability"], y), log_loss(opening, y), log_loss(close, y))
         )
+    # a month of a few games (the World Series' last days) joins the month before it
+    merged: list[tuple[str, list[tuple[float, float, float]]]] = []
+    for m, v in sorted(months.items()):
+        if merged and len(v) < MIN_MONTH_GAMES:
+            label, held = merged[-1]
+            merged[-1] = (f"{label.split('/')[0]}/{m[5:]}", held + v)
+        else:
+            merged.append((m, v))
     return [
         {
             "month": m,
@@ -109,5 +130,5 @@ def monthly(
             "opening_log_loss": sum(t[1] for t in v) / len(v),
             "closing_log_loss": sum(t[2] for t in v) / len(v),
         }
-        for m, v in sorted(months.items())
+        for m, v in merged
     ]

@@ -13,6 +13,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
 DPI = 110
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
 
 
 def calibration_plot(bins: list[dict[str, Any]], path: Path, title: str) -> Path:
@@ -56,31 +57,34 @@ def calibration_plot(bins: list[dict[str, Any]], path: Path, title: str) -> Path
     return path
 
 
-def cumulative_plot(bets: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """Running profit and ROI of the recommended bets (top) and their running mean CLV
-    (bottom), by game date."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    days = [date.fromisoformat(b["game_date"]) for b in bets]
-    top.plot(days, [100 * b["cumulative_roi"] for b in bets], color="tab:blue", label="ROI")
-    top.axhline(0, color="grey", linewidth=0.8)
-    top.set_ylabel("cumulative ROI (% per unit bet)")
-    profit_ax = top.twinx()
-    profit_ax.plot(
-        days, [b["cumulative_profit"] for b in bets], color="tab:orange", label="profit (units)"
-    )
-    profit_ax.set_ylabel("cumulative profit (units, flat stakes)")
-    lines = top.get_legend_handles_labels()
-    more = profit_ax.get_legend_handles_labels()
-    top.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right")
-    top.set_title(f"{title}: {len(bets)} recommended bets")
-    clv = [(d, b["cumulative_clv"]) for d, b in zip(days, bets, strict=True)]
-    clv = [(d, v) for d, v in clv if v is not None]
-    bottom.plot([d for d, _ in clv], [100 * v for _, v in clv], color="tab:green")
-    bottom.axhline(0, color="grey", linewidth=0.8)
-    bottom.set_ylabel("cumulative mean CLV (%)")
-    bottom.set_xlabel("game date")
+def cumulative_plot(series: dict[str, list[dict[str, Any]]], path: Path, title: str) -> Path:
+    """Per market, by game date: the running ROI of the recommended bets (top, flat unit
+    stakes), the running profit in units (middle) and the running mean CLV (bottom)."""
+    fig, (roi_ax, profit_ax, clv_ax) = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
+    for (label, bets), color in zip(series.items(), COLORS, strict=False):
+        days = [date.fromisoformat(b["game_date"]) for b in bets]
+        name = f"{label}: {len(bets)} bet{'' if len(bets) == 1 else 's'}"
+        roi_ax.plot(days, [100 * b["cumulative_roi"] for b in bets], color=color, label=name,
+                    marker="o" if len(bets) < 20 else None)  # fmt: skip
+        profit_ax.plot(days, [b["cumulative_profit"] for b in bets], color=color, label=name,
+                       marker="o" if len(bets) < 20 else None)  # fmt: skip
+        clv = [(d, b["cumulative_clv"]) for d, b in zip(days, bets, strict=True)]
+        clv = [(d, v) for d, v in clv if v is not None]
+        clv_ax.plot([d for d, _ in clv], [100 * v for _, v in clv], color=color, label=name,
+                    marker="o" if len(clv) < 20 else None)  # fmt: skip
+    for ax, ylabel in (
+        (roi_ax, "cumulative ROI (% per unit bet)"),
+        (profit_ax, "cumulative profit (units)"),
+        (clv_ax, "cumulative mean CLV (%)"),
+    ):
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    roi_ax.legend(loc="best")
+    roi_ax.set_title(title)
+    clv_ax.set_xlabel("game date")
     formatter = mdates.DateFormatter("%b %d")  # type: ignore[no-untyped-call]
-    bottom.xaxis.set_major_formatter(formatter)
+    clv_ax.xaxis.set_major_formatter(formatter)
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -89,26 +93,24 @@ def cumulative_plot(bets: list[dict[str, Any]], path: Path, title: str) -> Path:
 
 
 def monthly_plot(months: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """Grouped bars per month: the model's log loss, the opening and the closing market's."""
+    """Per month, side by side: the model's log loss and the opening and the closing
+    market's on the same games (points joined by lines; the values are in the report)."""
     fig, ax = plt.subplots(figsize=(9, 5))
     x = list(range(len(months)))
     series = (
-        ("model_log_loss", "model", "tab:blue"),
-        ("opening_log_loss", "opening line", "tab:orange"),
-        ("closing_log_loss", "closing line", "tab:green"),
+        ("model_log_loss", "model", "tab:blue", "o", -0.12),
+        ("opening_log_loss", "opening line", "tab:orange", "s", 0.0),
+        ("closing_log_loss", "closing line", "tab:green", "^", 0.12),
     )
-    width = 0.27
-    values = [m[key] for m in months for key, _, _ in series]
-    for k, (key, label, color) in enumerate(series):
-        ax.bar([i + (k - 1) * width for i in x], [m[key] for m in months], width, label=label,
-               color=color)  # fmt: skip
-    if values:
-        spread = max(values) - min(values)
-        ax.set_ylim(min(values) - max(spread, 0.01) * 1.5, max(values) + max(spread, 0.01) * 1.5)
+    for key, label, color, marker, shift in series:
+        ax.plot([i + shift for i in x], [m[key] for m in months], color=color, marker=marker,
+                markersize=8, linewidth=1, label=label)  # fmt: skip
     ax.set_xticks(x, [f"{m['month']}\n{m['games']} games" for m in months])
+    ax.set_xlim(-0.5, len(months) - 0.5)
     ax.set_ylabel("log loss (lower is better)")
+    ax.grid(axis="y", alpha=0.3)
     ax.set_title(title)
-    ax.legend(loc="upper right")
+    ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

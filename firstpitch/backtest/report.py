@@ -19,6 +19,8 @@ PLOTS = {
     "cumulative": "cumulative_roi_clv.png",
     "monthly": "monthly_log_loss.png",
 }
+TYPES = ("moneyline", "total")
+TARGET = {"moneyline": "home_win", "total": "total_over"}
 WHAT = {"moneyline": "home win", "total": "over the opening total"}
 
 
@@ -31,10 +33,16 @@ async def build(
     method = run.policy["devig_method"]
     performance = {
         ptype: (await backtests.performance(conn, run, ptype)).get(run.version_of(ptype))
-        for ptype in ("moneyline", "total")
+        for ptype in TYPES
     }
     calibration = figures.calibration(rows)
-    bets = figures.cumulative_bets(rows)
+    bets = {
+        ptype: figures.cumulative_bets(
+            rows if ptype == prediction_type
+            else await backtests.outcome_rows(conn, run.run_id, ptype)
+        )
+        for ptype in TYPES
+    }  # fmt: skip
     months = figures.monthly(rows, closing, method)
     summary: dict[str, Any] = {
         "run_id": run.run_id,
@@ -55,12 +63,7 @@ async def build(
         "predict_calls": timings["calls"],
         "performance": performance,
         "calibration": calibration,
-        "bets": {
-            "count": len(bets),
-            "profit_units": bets[-1]["cumulative_profit"] if bets else 0.0,
-            "roi": bets[-1]["cumulative_roi"] if bets else None,
-            "closing_line_value": bets[-1]["cumulative_clv"] if bets else None,
-        },
+        "bets": {ptype: figures.bet_totals(series) for ptype, series in bets.items()},
         "monthly_log_loss": months,
         "plots": PLOTS,
     }
@@ -68,7 +71,7 @@ async def build(
     return summary
 
 
-def write(summary: dict[str, Any], bets: list[dict[str, Any]], out: Path) -> None:
+def write(summary: dict[str, Any], bets: dict[str, list[dict[str, Any]]], out: Path) -> None:
     """The plots, summary.json and report.html (blocking: matplotlib and files)."""
     out.mkdir(parents=True, exist_ok=True)
     ptype = summary["prediction_type"]
@@ -77,7 +80,12 @@ def write(summary: dict[str, Any], bets: list[dict[str, Any]], out: Path) -> Non
         summary["calibration"], out / PLOTS["calibration"],
         f"Calibration: P({WHAT[ptype]}), {label}",
     )  # fmt: skip
-    plots.cumulative_plot(bets, out / PLOTS["cumulative"], f"Recommended {ptype} bets, {label}")
+    versions = summary["models"]
+    plots.cumulative_plot(
+        {f"{t} (v{versions[TARGET[t]]})": series for t, series in bets.items()},
+        out / PLOTS["cumulative"],
+        f"Recommended bets, {summary['season']}",
+    )
     plots.monthly_plot(
         summary["monthly_log_loss"], out / PLOTS["monthly"],
         f"Monthly log loss vs the market ({label})",
