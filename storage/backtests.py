@@ -174,15 +174,18 @@ ORDER BY s.game_id, s.observed_at DESC, s.source DESC
 """
 
 
+CLOSING = {
+    "moneyline": CLOSING_SQL.format(first="home_price", second="away_price"),
+    "total": CLOSING_SQL.format(first="over_price", second="under_price"),
+}
+
+
 async def closing_prices(
     conn: Conn, game_ids: list[str], prediction_type: str
 ) -> dict[str, dict[str, Any]]:
     """Each game's last two-sided snapshot of the market at or before first pitch (ties: the
     greater source, as closing-line value takes it): home/away, or over/under and the line."""
-    sides = ("home_price", "away_price") if prediction_type == "moneyline" else (
-        "over_price", "under_price")  # fmt: skip
-    sql = CLOSING_SQL.format(first=sides[0], second=sides[1])
-    rows = await conn.fetch(sql, game_ids, prediction_type)
+    rows = await conn.fetch(CLOSING[prediction_type], game_ids, prediction_type)
     return {r["game_id"]: dict(r) for r in rows}
 
 
@@ -191,12 +194,17 @@ async def closing_prices(
 RUN_WINDOW = "o.run_id = $4 AND ($5::date IS NULL OR o.game_date BETWEEN $5 AND $6)"
 
 
-def _run_sql(version: str | None) -> str:
-    which = outcomes.EVERY_VERSION if version is None else outcomes.ONE_VERSION
-    sql = outcomes.PERFORMANCE_SQL.format(window=RUN_WINDOW, version=which)
+def _run_sql(version: str) -> str:
+    sql = outcomes.PERFORMANCE_SQL.format(window=RUN_WINDOW, version=version)
     if "FROM prediction_outcomes o" not in sql:  # the live aggregate's shape changed
         raise RuntimeError("storage.outcomes.PERFORMANCE_SQL no longer reads prediction_outcomes o")
     return sql.replace("FROM prediction_outcomes o", "FROM backtest_outcomes o")
+
+
+RUN_PERFORMANCE = {
+    "every": _run_sql(outcomes.EVERY_VERSION),
+    "one": _run_sql(outcomes.ONE_VERSION),
+}
 
 
 async def performance(
@@ -210,7 +218,7 @@ async def performance(
     """Each version's figures in the run (only the one asked for, if any), as the live
     performance computes them."""
     rows = await conn.fetch(
-        _run_sql(version), prediction_type, run.finished_at, version, run.run_id,
+        RUN_PERFORMANCE["every" if version is None else "one"], prediction_type, run.finished_at, version, run.run_id,
         date_from, date_to,
     )  # fmt: skip
     return {r["version"]: outcomes._shape(r, prediction_type) for r in rows}
