@@ -221,4 +221,4 @@ async def performance(
         RUN_PERFORMANCE["every" if version is None else "one"], prediction_type, run.finished_at, version, run.run_id,
         date_from, date_to,
     )  # fmt: skip
-    return {r["version"]: outcomes._shape(r, prediction_type) for r in rows}
+    return {r["version"]: outcomes.shape(r, prediction_type) for r in rows}

@@ -276,6 +276,18 @@ def test_the_report_holds_what_the_run_stored(run: dict[str, Any], settings: Set
     assert math.isfinite(on_disk["elapsed_s"]) and on_disk["elapsed_s"] > 0
 
 
+def test_the_python_client_passes_run(run: dict[str, Any], service: RunningService) -> None:
+    from firstpitch.client import FirstPitchClient
+
+    token = service.headers["Authorization"].removeprefix("Bearer ")
+    with FirstPitchClient(service.url, api_key=token, timeout=60) as fp:
+        perf = fp.model_performance(TOTAL, run=run["run_id"])
+        board = fp.leaderboard(run=run["run_id"], metric="brier")
+    assert perf.run == run["run_id"] and perf.resolved == run["performance"]["total"]["resolved"]
+    assert perf.log_loss == pytest.approx(run["performance"]["total"]["log_loss"], rel=1e-12)
+    assert board.run == run["run_id"] and len(board.leaderboard) == 2
+
+
 def test_run_parameter_errors(run: dict[str, Any], client: httpx.Client) -> None:
     perf = f"/api/v1/models/{HOME}/performance"
     unknown = client.get(perf, params={"run": "bt-2021-00000000"})
