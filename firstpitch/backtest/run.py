@@ -20,6 +20,8 @@ from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
 from firstpitch.serving.models import LocalModels
 from firstpitch.serving.predictor import ServedModels
 from firstpitch.settings import Settings
+from runners.champions import NoChampion
+from runners.versions import VersionNotFound
 from storage import backtests, postgres, registry
 
 VERSION = re.compile(r"[1-9][0-9]{0,8}")
@@ -98,6 +100,7 @@ async def _dates(conn: postgres.Conn, request: Request) -> tuple[date, date]:
 async def run_backtest(settings: Settings, dsn: str, request: Request) -> dict[str, Any]:
     """Run the backtest; returns its summary (what summary.json holds)."""
     models = await asyncio.to_thread(resolve_models, settings, request)
+    run_id = request.run_id or backtests.new_run_id(request.season)
     pool = await postgres.create_pool(dsn, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
@@ -106,9 +109,15 @@ async def run_backtest(settings: Settings, dsn: str, request: Request) -> dict[s
             games = await scoring.season_games(
                 conn, request.season, date_from, date_to, settings.cutoff_minutes
             )
-        if not games:
-            raise BacktestError(f"no games from {date_from} to {date_to}")
-        return await _run(settings, pool, request, models, games, (date_from, date_to))
+            if not games:
+                raise BacktestError(f"no games from {date_from} to {date_to}")
+            if await backtests.get(conn, run_id) is not None:
+                raise BacktestError(f"a backtest run {run_id} exists already")
+        directory = request.report_dir or settings.state_dir / "backtests" / run_id
+        if directory.exists() and any(directory.iterdir()):
+            raise BacktestError(f"the report directory {directory} is not empty")
+        where = (run_id, directory)
+        return await _run(settings, pool, request, models, games, (date_from, date_to), where)
     finally:
         await pool.close()
 
@@ -120,16 +129,22 @@ async def _run(
     models: dict[str, dict[str, str]],
     games: list[scoring.Game],
     dates: tuple[date, date],
+    where: tuple[str, Path],
 ) -> dict[str, Any]:
     started_at, started = datetime.now(UTC), time.perf_counter()
-    backend = await asyncio.to_thread(LocalModels, settings.mlflow_uri, settings.mlflow_artifacts)
     served = ServedModels(models)
-    await backend.load_versions(served.versions)
+    try:
+        backend = await asyncio.to_thread(
+            LocalModels, settings.mlflow_uri, settings.mlflow_artifacts
+        )
+        await backend.load_versions(served.versions)
+    except (NoChampion, VersionNotFound) as exc:
+        raise BacktestError(str(exc)) from None
     clock = Clock(games[0].cutoff, settings.tz, drivable=True)
     predictor, records = scoring.run_predictor(
         settings, postgres.Database(pool, 60.0), backend, served, clock
     )
-    run_id = request.run_id or backtests.new_run_id(request.season)
+    run_id, directory = where
     timings = await scoring.score(predictor, clock, games, request.model_name, run_id)
     finished_at = datetime.now(UTC)
     run = backtests.Run(
@@ -139,16 +154,13 @@ async def _run(
         policy=predictor.policy_settings, games=len(records.records), started_at=started_at,
         finished_at=finished_at, elapsed_s=time.perf_counter() - started, summary={},
     )  # fmt: skip
-    directory = request.report_dir or settings.state_dir / "backtests" / run_id
-    if directory.exists() and any(directory.iterdir()):
-        raise BacktestError(f"the report directory {directory} is not empty")
     staging = directory.with_name(f".{directory.name}.partial")
     ptype = PREDICTION_TYPE[TARGET_OF[request.model_name]]
     async with pool.acquire() as conn, conn.transaction():
-        await backtests.save(conn, run, records.records)
-        summary = await report.build(conn, run, ptype, timings, staging)
-        await backtests.set_summary(conn, run_id, summary)
         try:
+            await backtests.save(conn, run, records.records)
+            summary = await report.build(conn, run, ptype, timings, staging)
+            await backtests.set_summary(conn, run_id, summary)
             name, version = request.model_name, run.version_of(ptype)
             mlflow_run = await asyncio.to_thread(
                 registry.log_backtest, settings.mlflow_uri, settings.mlflow_artifacts,
