@@ -5,6 +5,7 @@ from the stored records, the games' results and the odds snapshots."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -333,3 +334,40 @@ async def test_bad_input_is_a_clear_error_and_writes_nothing(
     assert not out.exists()
     after = await _fetch(ingested, "SELECT count(*) AS n FROM backtest_runs")
     assert after == before
+
+
+def test_a_non_empty_report_directory_is_refused(
+    settings: Settings, ingested: str, champions: dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    done = cli(settings, ingested, "--season", "2021", "--from", "2021-07-04", "--to",
+               "2021-07-04", "--report-dir", str(tmp_path))  # fmt: skip
+    assert done.returncode == 2 and "is not empty" in " ".join(done.stderr.split())
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+async def test_a_failure_at_the_end_leaves_nothing(
+    settings: Settings, ingested: str, champions: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """MLflow failing once the run is scored: no run row, no records, no report directory."""
+    from datetime import date
+
+    from firstpitch.backtest.run import Request, run_backtest
+    from storage import registry
+
+    def unreachable(*args: Any) -> str:
+        raise ConnectionError("MLflow unreachable")
+
+    monkeypatch.setattr(registry, "log_backtest", unreachable)
+    out = tmp_path / "report"
+    day = date(2021, 7, 4)
+    request = Request(season=2021, model_name=HOME, date_from=day, date_to=day, report_dir=out,
+                      run_id="bt-2021-deadbeef")  # fmt: skip
+    with pytest.raises(ConnectionError):
+        await run_backtest(settings, ingested, request)
+    for table in ("backtest_runs", "backtest_predictions", "backtest_outcomes"):
+        rows = await _fetch(ingested, f"SELECT count(*) AS n FROM {table} WHERE run_id = $1",
+                            "bt-2021-deadbeef")  # fmt: skip
+        assert rows[0]["n"] == 0, table
+    assert await asyncio.to_thread(os.listdir, tmp_path) == []
