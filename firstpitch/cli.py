@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from firstpitch.cli_audit import audit as audit_command
+from firstpitch.cli_backtest import backtest as backtest_command
 from firstpitch.cli_evaluate import evaluate as evaluate_command
 from firstpitch.cli_feed import feed as feed_command
 from firstpitch.cli_keys import keys_app
@@ -39,6 +40,7 @@ app.command("replay")(replay_command)
 app.command("evaluate")(evaluate_command)
 app.command("audit")(audit_command)
 app.command("promote")(promote_command)
+app.command("backtest")(backtest_command)
 console = Console(stderr=True)
 T = TypeVar("T")
 

@@ -201,3 +201,6 @@ async def total_logged(conn: Conn, prediction_type: str, version: str) -> int:
             version,
         )
     )
+
+
+shape = _shape  # one aggregate row's figures (storage/backtests.py reads runs' rows with it)

@@ -222,3 +222,14 @@ def load_booster(model: Any) -> Any:
     if not candidates:
         raise FileNotFoundError(f"no model.lgb under {path}")
     return lgb.Booster(model_file=str(candidates[0]))
+
+
+def log_backtest(
+    tracking_uri: str, artifacts: Path, name: str, version: str, directory: Path, path: str
+) -> str:
+    """A backtest report's files as artifacts (under ``path``) of the run that produced the
+    model version; that run's id."""
+    client = _mlflow(tracking_uri, artifacts).MlflowClient()
+    run_id = str(client.get_model_version(name, version).run_id)
+    client.log_artifacts(run_id, str(directory), artifact_path=path)
+    return run_id

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from firstpitch.api import run_stats
 from firstpitch.api.schemas import (
     ActiveModels,
     BatchPredictRequest,
@@ -329,9 +330,15 @@ async def leaderboard(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     date_from: DateFrom = None,
     date_to: DateTo = None,
+    run: run_stats.RunId = None,
 ) -> dict[str, Any]:
     """Versions ranked by `metric` over the last `days` (30) of predictions, or over the
-    games played from `date_from` to `date_to` (local dates, inclusive)."""
+    games played from `date_from` to `date_to` (local dates, inclusive); with `run`, those
+    of a backtest run."""
+    if run is not None:
+        return await run_stats.leaderboard(
+            rt, run, metric, prediction_type, days, limit, date_from, date_to
+        )
     win = window(days, date_from, date_to)
     types = [prediction_type] if prediction_type else ["moneyline", "total"]
     name_of = {PREDICTION_TYPE[t]: n for n, t in TARGET_OF.items()}
@@ -401,10 +408,16 @@ async def model_performance(
     days: OptionalDays = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
+    run: run_stats.RunId = None,
 ) -> dict[str, Any]:
     """Over the games whose latest prediction by the version was made in the last `days`
     (30), or over the games played from `date_from` to `date_to` (local dates, inclusive):
-    each game counts once, by its latest prediction, once its result is known."""
+    each game counts once, by its latest prediction, once its result is known. With `run`:
+    a backtest run's games (its version unless `model_version` names the same)."""
+    if run is not None:
+        return await run_stats.performance(
+            rt, run, model_name, model_version, prediction_type, days, date_from, date_to
+        )
     win = window(days, date_from, date_to)
     described = await rt.catalog.describe(model_name, model_version)
     ptype = _prediction_type(model_name, prediction_type)

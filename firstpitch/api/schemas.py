@@ -215,6 +215,7 @@ class ModelPerformance(Performance):
     days: int = Field(description="The window in days (a date range: the days it spans)")
     date_from: date | None = Field(None, description="The date range asked for, if any")
     date_to: date | None = None
+    run: str | None = Field(None, description="The backtest run asked for, if any")
 
 
 class LeaderboardEntry(Performance):
@@ -277,6 +278,7 @@ class Leaderboard(BaseModel):
     prediction_type: str | None
     date_from: date | None = None
     date_to: date | None = None
+    run: str | None = Field(None, description="The backtest run asked for, if any")
     leaderboard: list[LeaderboardEntry]
     head_to_head: list[HeadToHead] = Field(
         default_factory=list,

@@ -137,10 +137,11 @@ class AsyncFirstPitchClient:
         days: int | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
+        run: str | None = None,
     ) -> ModelPerformance:
         return await self.call(ops.model_performance(
             name, model_version=model_version, prediction_type=prediction_type, days=days,
-            date_from=date_from, date_to=date_to))  # fmt: skip
+            date_from=date_from, date_to=date_to, run=run))  # fmt: skip
 
     async def leaderboard(
         self,
@@ -151,10 +152,11 @@ class AsyncFirstPitchClient:
         limit: int | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
+        run: str | None = None,
     ) -> Leaderboard:
         return await self.call(ops.leaderboard(
             metric=metric, prediction_type=prediction_type, days=days, limit=limit,
-            date_from=date_from, date_to=date_to))  # fmt: skip
+            date_from=date_from, date_to=date_to, run=run))  # fmt: skip
 
     async def recent_predictions(
         self,

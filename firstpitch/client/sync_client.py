@@ -133,10 +133,11 @@ class FirstPitchClient:
         days: int | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
+        run: str | None = None,
     ) -> ModelPerformance:
         return self.call(ops.model_performance(
             name, model_version=model_version, prediction_type=prediction_type, days=days,
-            date_from=date_from, date_to=date_to))  # fmt: skip
+            date_from=date_from, date_to=date_to, run=run))  # fmt: skip
 
     def leaderboard(
         self,
@@ -147,10 +148,11 @@ class FirstPitchClient:
         limit: int | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
+        run: str | None = None,
     ) -> Leaderboard:
         return self.call(ops.leaderboard(
             metric=metric, prediction_type=prediction_type, days=days, limit=limit,
-            date_from=date_from, date_to=date_to))  # fmt: skip
+            date_from=date_from, date_to=date_to, run=run))  # fmt: skip
 
     def recent_predictions(
         self,

@@ -98,3 +98,7 @@ class NotReplayable(ApiError):
     model versions is in no store any more."""
 
     status, code = 409, "not_replayable"
+
+
+class UnknownRun(ApiError):
+    status, code = 404, "unknown_run"

@@ -98,6 +98,20 @@ async def example_record(service: RunningService, dsn: str) -> None:
         await conn.close()
 
 
+async def example_run(settings: Settings, dsn: str, report_dir: Path) -> None:
+    """A real backtest run (one day) under the schema's example run id, so the statistics
+    operations can answer 2xx for ``run=`` too."""
+    from datetime import date
+
+    from firstpitch.api.run_stats import EXAMPLE_RUN
+    from firstpitch.backtest.run import Request, run_backtest
+
+    day = date(2021, 7, 4)
+    request = Request(season=2021, model_name="firstpitch-home-win", date_from=day,
+                      date_to=day, report_dir=report_dir, run_id=EXAMPLE_RUN)  # fmt: skip
+    await run_backtest(settings, dsn, request)
+
+
 @pytest.fixture(scope="module")
 def fuzz_service(
     settings: Settings,
@@ -124,6 +138,13 @@ def fuzz_service(
         try:
             with ThreadPoolExecutor(1) as pool:
                 pool.submit(asyncio.run, example_record(svc, dsn)).result()
+                report = tmp_path_factory.mktemp("fuzz-backtest") / "report"
+                pool.submit(asyncio.run, example_run(settings, dsn, report)).result()
+            from firstpitch.api.run_stats import EXAMPLE_RUN
+
+            board = httpx.get(f"{svc.url}/api/v1/models/leaderboard", params={"run": EXAMPLE_RUN},
+                              headers=svc.headers, timeout=60)  # fmt: skip
+            assert board.status_code == 200 and board.json()["leaderboard"], board.text
             yield svc
         finally:
             svc.stop()
