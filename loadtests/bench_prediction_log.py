@@ -75,6 +75,7 @@ def sample(i: int) -> dict[str, Any]:
                       "open_over_price": -110, "open_under_price": -110},
         "recommendations": {"moneyline": side, "total": side | {"side": "over", "line": 8.5}},
         "latency_ms": 1.25, "feature_vector": VECTORS[i % GAMES], "policy": POLICY,
+        "shadow": False,
     }  # fmt: skip
 
 
