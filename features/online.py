@@ -2,7 +2,7 @@
 
 ``compute_vectors`` recomputes every timeline from the whole history (the reference, and the
 peer the benchmark measures); the service asks ``features/live.py`` instead, which keeps the
-timelines and answers a miss in milliseconds with the same bytes.
+timelines and answers a miss in tens of milliseconds with the same bytes.
 """
 
 from __future__ import annotations
