@@ -276,6 +276,57 @@ async def test_outcomes_equal_a_recomputation_however_things_arrive(
         await pool.close()
 
 
+async def _outcome_rows(conn: asyncpg.Connection) -> dict[tuple[str, str, str], Any]:
+    rows = await conn.fetch("SELECT * FROM prediction_outcomes")
+    return {(r["prediction_type"], r["model_version"], r["game_id"]): r for r in rows}
+
+
+async def test_a_fold_recomputes_the_games_whose_answers_changed_and_only_those(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    conn, rng = scratch_db, random.Random(17)
+    await add_games(conn)
+    pool = await create_pool(_dsn(conn), max_size=3)
+    try:
+        await results(conn, *((g, 5, 3) for g in GAMES[:4]))
+        assert await outcomes.resolve(conn) > 0  # the games' facts, before any prediction
+        first = [record(rng, g, first_pitch(g) - timedelta(hours=3), ("1", "1")) for g in GAMES]
+        await logged(pool, first, tmp_path / "a")
+        await outcomes.resolve(conn)  # new keys of games already final: resolved at once
+        assert await agree(conn) == 2
+        held = await _outcome_rows(conn)
+        assert sum(r["y"] is not None for r in held.values()) == 8  # 4 games, both markets
+
+        def later(r: dict[str, Any], hours: int, **changes: Any) -> dict[str, Any]:
+            at = (first_pitch(r["game_id"]) - timedelta(hours=hours)).isoformat()
+            return r | {"record_id": new_record_id(), "predicted_at": at} | changes
+
+        # the same answers asked for again: counted, the latest record moves, the outcomes
+        # stay as they were (not recomputed: resolved_at is the fold's own time)
+        again = [later(r, 2) for r in first]
+        await logged(pool, again, tmp_path / "b")
+        await outcomes.resolve(conn)
+        assert await agree(conn) == 2
+        now = await _outcome_rows(conn)
+        for key, row in now.items():
+            assert row["logged"] == 2, key
+            assert str(row["record_id"]) in {r["record_id"] for r in again}, key
+            assert row["resolved_at"] == held[key]["resolved_at"], key
+        # a later answer that differs (one game's home probability): that game is recomputed
+        turned = later(again[0], 1, home_ml_probability=1 - again[0]["home_ml_probability"])
+        await logged(pool, [turned], tmp_path / "c")
+        # queued as before migration 0015 (no record id): the resolver searches the log
+        await conn.execute("UPDATE prediction_outcome_queue SET latest_record = NULL")
+        await outcomes.resolve(conn)
+        assert await agree(conn) == 2
+        last = await _outcome_rows(conn)
+        recomputed = {k for k, r in last.items() if r["resolved_at"] != now[k]["resolved_at"]}
+        assert recomputed == {(t, "1", GAMES[0]) for t in ("moneyline", "total")}
+        assert last[("moneyline", "1", GAMES[0])]["probability"] == turned["home_ml_probability"]
+    finally:
+        await pool.close()
+
+
 async def test_recent_predictions_come_from_the_outcomes(
     scratch_db: asyncpg.Connection, tmp_path: Path
 ) -> None:
