@@ -43,6 +43,7 @@ COLUMNS = (
 LEGACY_FIELDS = 21
 PRE_SHADOW_FIELDS = 23
 VECTOR_AT = COLUMNS.index("feature_vector")
+_LOW_62 = (1 << 62) - 1
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -50,10 +51,16 @@ def new_record_id() -> str:
     """A time-ordered UUID (version 7: 48 bits of Unix milliseconds, then random bits), so
     the log's primary key grows at its right edge instead of touching a random index page
     per row (measured: 7.7 -> 7.1 us of PostgreSQL CPU per COPY'd row)."""
-    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
-    raw[6] = (raw[6] & 0x0F) | 0x70
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return str(uuid.UUID(bytes=bytes(raw)))
+    rand = int.from_bytes(os.urandom(10), "big")  # 74 of its 80 bits are used
+    value = (
+        (time.time_ns() // 1_000_000) << 80
+        | 0x7 << 76  # version 7
+        | (rand >> 68) << 64  # 12 random bits
+        | 0b10 << 62  # the RFC 4122 variant
+        | rand & _LOW_62
+    )
+    h = f"{value:032x}"  # formatted directly: uuid.UUID() and str() cost three times as much
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _field(value: Any) -> str:
