@@ -38,7 +38,7 @@ from firstpitch.serving.errors import (
     UnknownGame,
     UnknownModel,
 )
-from firstpitch.serving.metrics import metrics
+from firstpitch.serving.metrics import metrics, observe_many
 from firstpitch.serving.models import ModelBackend
 from firstpitch.settings import Settings
 from storage import live_queries
@@ -249,12 +249,13 @@ class Predictor:
         entries, to_cache = {}, []
         for i, game_id in enumerate(game_ids):
             vector = vectors[game_id]
-            metrics().feature_age.observe(max(0.0, (now - vector.as_of).total_seconds()))
             entry = self._entry(
                 vector, probs[i], contribs[i] if contribs is not None else None, now
             )
             entries[game_id] = entry
             to_cache.append((game_id, entry, self.cache_ttl(vector, now)))
+        ages = [max(0.0, (now - vectors[g].as_of).total_seconds()) for g in game_ids]
+        observe_many(metrics().feature_age, ages)
         if self.settings.prediction_cache:
             await self.cache.put_many(to_cache)
         return entries
