@@ -4,6 +4,7 @@ of PostgreSQL's COPY text format, encoded once, when the prediction is served.""
 from __future__ import annotations
 
 import json
+import operator
 import os
 import time
 import uuid
@@ -44,6 +45,8 @@ LEGACY_FIELDS = 21
 PRE_SHADOW_FIELDS = 23
 VECTOR_AT = COLUMNS.index("feature_vector")
 _LOW_62 = (1 << 62) - 1
+_ALL = operator.itemgetter(*COLUMNS)
+_TEXT, _FLOAT = {str}, {float}
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -98,17 +101,20 @@ def encode(record: dict[str, Any], *, with_vector: bool = True) -> bytes:
     The common case (every text field free of backslashes and separators, as ids, versions
     and ISO times are) costs one join; anything else takes the general per-value path.
     """
-    values: list[Any] = [record.get(c) for c in COLUMNS]
+    try:
+        values: list[Any] = list(_ALL(record))  # one C call: what a served record holds
+    except KeyError:  # a record of another shape: absent fields are NULL
+        values = [record.get(c) for c in COLUMNS]
     values[23] = bool(values[23])
     if not with_vector:
         values[VECTOR_AT] = None
-    if all(type(v) is str for v in values[:13]) and type(values[13]) is bool:
+    if set(map(type, values[:13])) == _TEXT and type(values[13]) is bool:
         head = "\t".join(values[:13])
         if not ("\\" in head or "\n" in head or "\r" in head) and head.count("\t") == 12:
             rest = [*values[14:18], values[20]]
             vector, policy = values[21], values[22]
             if (
-                all(type(v) is float for v in rest)
+                set(map(type, rest)) == _FLOAT
                 and (vector is None or type(vector) is bytes)
                 and (policy is None or type(policy) is dict)
             ):
