@@ -8,98 +8,48 @@ record per served prediction queued for the Postgres log.
 
 Cutoff rule: a vector is used only if its as-of is at or before its game's cutoff (else it is
 refused, counted and recomputed). Before the cutoff the freshest vector is served: one whose
-horizon is within ``FRESHNESS`` of now, else it is recomputed as of now.
+horizon is within ``FRESHNESS`` of now, else it is recomputed as of now
+(``freshness.py``). What an answer holds, its response and its log record: ``shaping.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from features.cutoff import CutoffViolation, horizon_for
-from features.definitions import FEATURE_NAMES
+from features.cutoff import CutoffViolation
 from features.live import LiveFeatures
 from features.online import UnknownGames
 from features.store import FeatureStore
 from features.vectors import FeatureVector
 from firstpitch.clock import Clock
-from firstpitch.serving import betting, shadow
+from firstpitch.serving import betting, shadow, shaping
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.errors import (
     CutoffRefused,
     GameCalledOff,
-    NotYetPredictable,
     UnknownGame,
-    UnknownModel,
+)
+from firstpitch.serving.freshness import (
+    FRESHNESS,
+    cached_current,
+    check_predictable,
+    current,
 )
 from firstpitch.serving.metrics import metrics, observe_many
 from firstpitch.serving.models import ModelBackend
+from firstpitch.serving.shaping import ServedModels
 from firstpitch.settings import Settings
 from storage import live_queries
-from storage.log_records import new_record_id
 from storage.postgres import Database
 from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
-FRESHNESS = timedelta(minutes=15)
-
-
-def current(horizon: datetime, cutoff: datetime, now: datetime) -> bool:
-    """Whether what was computed as of ``horizon`` may be served at ``now``, judged on the
-    service's clock (a Redis TTL runs on wall time; a pinned or driven clock need not): from
-    the cutoff on, only what sees exactly to the cutoff (the frozen features); before it,
-    what is at most FRESHNESS old and not ahead of now (a clock driven back)."""
-    target = horizon_for(cutoff, now)
-    if target == cutoff:
-        return horizon == cutoff
-    return target - FRESHNESS <= horizon <= target
-
-
-def _cached_current(entry: dict[str, Any], now: datetime) -> bool:
-    made = datetime.fromisoformat(entry["prediction_timestamp"])
-    cutoff = datetime.fromisoformat(entry["feature_cutoff_time"])
-    return current(min(made, cutoff), cutoff, now)
-
-
-PREDICTABLE_AHEAD = timedelta(hours=36)  # starting pitchers are not known earlier
-TARGETS = ("home_win", "total_over")
-TOP_FEATURES = 10
-
-
-@dataclass(frozen=True)
-class ServedModels:
-    """The champions the model service holds, keyed by target."""
-
-    info: dict[str, dict[str, str]]
-
-    @property
-    def names(self) -> dict[str, str]:
-        return {m["name"]: target for target, m in self.info.items()}
-
-    @property
-    def versions(self) -> tuple[str, str]:
-        return self.info["home_win"]["version"], self.info["total_over"]["version"]
-
-    @property
-    def feature_version(self) -> str:
-        return self.info["home_win"]["feature_version"]
-
-    def target_of(self, model_name: str) -> str:
-        if model_name not in self.names:
-            raise UnknownModel(
-                f"model {model_name!r} is not served; served models: {', '.join(self.names)}"
-            )
-        return self.names[model_name]
-
-
-def feature_hash(vector: FeatureVector) -> str:
-    return hashlib.sha256(vector.values.astype("<f8").tobytes()).hexdigest()
+__all__ = ["Predictor", "ServedModels"]  # ServedModels: its signature's, imported from here
 
 
 class Predictor:
@@ -184,7 +134,7 @@ class Predictor:
         if not self.settings.prediction_cache:
             return {}
         found = await self.cache.get_many(game_ids)
-        return {g: e for g, e in found.items() if _cached_current(e, now)}
+        return {g: e for g, e in found.items() if cached_current(e, now)}
 
     def cache_ttl(self, vector: FeatureVector, now: datetime) -> int:
         """An answer made before the cutoff is valid until the next refresh."""
@@ -218,7 +168,7 @@ class Predictor:
         if misses:
             entries.update(await self._compute(misses, now, explain, scored))
         for entry in entries.values():
-            self._check_predictable(entry, now)
+            check_predictable(entry, now)
         latency_ms = (time.perf_counter() - started) * 1000
         responses, records = [], []
         for game_id in game_ids:
@@ -279,101 +229,12 @@ class Predictor:
     def _entry(
         self, vector: FeatureVector, probs: np.ndarray, contribs: np.ndarray | None, now: datetime
     ) -> dict[str, Any]:
-        meta = vector.meta
-        p_home, p_over = float(probs[0]), float(probs[1])
-        odds = {
-            "open_ml_home": meta.open_ml_home,
-            "open_ml_away": meta.open_ml_away,
-            "open_total": meta.open_total,
-            "open_over_price": meta.open_over_price,
-            "open_under_price": meta.open_under_price,
-        }
-        entry: dict[str, Any] = {
-            "game_id": vector.game_id,
-            "home_team": meta.home_team,
-            "away_team": meta.away_team,
-            "game_date": meta.game_date,
-            "scheduled_start": meta.scheduled_start.isoformat(),
-            "prediction_timestamp": now.isoformat(),
-            "feature_version": vector.feature_version,
-            "feature_as_of": vector.as_of.isoformat(),
-            "feature_cutoff_time": vector.cutoff.isoformat(),
-            "feature_hash": feature_hash(vector),
-            "home_ml_probability": p_home,
-            "total_over_probability": p_over,
-            "odds_used": odds,
-            "betting_recommendations": betting.recommendations(p_home, p_over, odds, self.policy),
-            # what a replay of the prediction recomputes it from (float64, little-endian)
-            "feature_vector": vector.values.astype("<f8").tobytes(),
-        }
-        if contribs is not None:
-            entry["explanation"] = {
-                t: self._explain(contribs[k], vector) for k, t in enumerate(TARGETS)
-            }
-        return entry
+        return shaping.entry(vector, probs, contribs, now, self.policy)
 
-    @staticmethod
-    def _explain(contrib: np.ndarray, vector: FeatureVector) -> dict[str, Any]:
-        values = vector.features()
-        per_feature = {n: float(c) for n, c in zip(FEATURE_NAMES, contrib[:-1], strict=True)}
-        order = sorted(per_feature, key=lambda n: abs(per_feature[n]), reverse=True)
-        return {
-            "model_type": "lightgbm",
-            "num_features": len(FEATURE_NAMES),
-            "base_value": float(contrib[-1]),
-            "contribution_space": "log-odds",
-            "top_features": [
-                {"feature": n, "value": values[n], "contribution": per_feature[n]}
-                for n in order[:TOP_FEATURES]
-            ],
-            "feature_importance": per_feature,
-        }
-
-    def _check_predictable(self, entry: dict[str, Any], now: datetime) -> None:
-        start = datetime.fromisoformat(entry["scheduled_start"])
-        if start - now > PREDICTABLE_AHEAD:
-            raise NotYetPredictable(
-                f"game {entry['game_id']} starts {start.isoformat()}; predictions open "
-                f"{int(PREDICTABLE_AHEAD.total_seconds() // 3600)} h before first pitch, "
-                "once starting pitchers are known"
-            )
-
-    # ------------------------------------------------------------------ shaping
     def respond(
         self, entry: dict[str, Any], name: str, target: str, *, cache_hit: bool
     ) -> dict[str, Any]:
-        p_home, p_over = entry["home_ml_probability"], entry["total_over_probability"]
-        conf_home, conf_over = betting.confidence(p_home), betting.confidence(p_over)
-        primary = conf_home if target == "home_win" else conf_over
-        out = {
-            "game_id": entry["game_id"],
-            "model_name": name,
-            "model_version": self.served.info[target]["version"],
-            "prediction_timestamp": entry["prediction_timestamp"],
-            "feature_version": entry["feature_version"],
-            "feature_cutoff_time": entry["feature_cutoff_time"],
-            "feature_as_of": entry["feature_as_of"],
-            "home_ml_probability": p_home,
-            "home_ml_binary": int(p_home >= 0.5),
-            "home_ml_confidence": conf_home,
-            "total_over_probability": p_over,
-            "total_over_binary": int(p_over >= 0.5),
-            "total_over_confidence": conf_over,
-            "confidence_threshold_met": primary >= self.policy.min_confidence,
-            "risk_level": betting.risk_level(primary, self.policy),
-            "betting_recommendations": entry["betting_recommendations"],
-            "home_team": entry["home_team"],
-            "away_team": entry["away_team"],
-            "scheduled_start": entry["scheduled_start"],
-            "models": {
-                t: {"model_name": m["name"], "model_version": m["version"]}
-                for t, m in self.served.info.items()
-            },
-            "cache_hit": cache_hit,
-        }
-        if "explanation" in entry:
-            out["explanation"] = entry["explanation"][target]
-        return out
+        return shaping.respond(entry, self.served, self.policy, name, target, cache_hit=cache_hit)
 
     def _record(
         self,
@@ -385,32 +246,16 @@ class Predictor:
         cache_hit: bool,
         latency_ms: float,
     ) -> dict[str, Any]:
-        info = self.served.info
-        return {
-            "record_id": new_record_id(),
-            "request_id": request_id,
-            "endpoint": endpoint,
-            "game_id": entry["game_id"],
-            "model_name": name,
-            "model_version": info[self.served.target_of(name)]["version"],
-            "home_model_version": info["home_win"]["version"],
-            "total_model_version": info["total_over"]["version"],
-            "feature_version": entry["feature_version"],
-            "feature_hash": entry["feature_hash"],
-            "feature_as_of": entry["feature_as_of"],
-            "feature_cutoff": entry["feature_cutoff_time"],
-            "predicted_at": now.isoformat(),
-            "cache_hit": cache_hit,
-            "home_ml_probability": entry["home_ml_probability"],
-            "total_over_probability": entry["total_over_probability"],
-            "home_ml_confidence": betting.confidence(entry["home_ml_probability"]),
-            "total_over_confidence": betting.confidence(entry["total_over_probability"]),
-            "odds_used": entry["odds_used"],
-            "recommendations": entry["betting_recommendations"],
-            "latency_ms": latency_ms,
-            "feature_vector": entry.get("feature_vector"),  # absent in older cache entries
-            "policy": self.policy_settings,
-            "shadow": False,
-        }
+        return shaping.record(
+            self.served,
+            self.policy_settings,
+            entry,
+            name,
+            endpoint,
+            request_id,
+            now,
+            cache_hit,
+            latency_ms,
+        )
 
     record = _record  # what a served prediction logs (re-pricing logs its own)

@@ -54,8 +54,9 @@ import redis.asyncio as aioredis
 from features import store as feature_store
 from firstpitch.clock import Clock
 from firstpitch.serving import events, pricing, shadow
+from firstpitch.serving.freshness import PREDICTABLE_AHEAD
 from firstpitch.serving.metrics import metrics
-from firstpitch.serving.predictor import PREDICTABLE_AHEAD, Predictor
+from firstpitch.serving.predictor import Predictor
 from ingest.feed_records import FeedRecord, Result, StatusChange
 from storage import live_queries as q
 from storage.event_stream import EventStream

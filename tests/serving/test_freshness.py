@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from firstpitch.serving.predictor import FRESHNESS, _cached_current, current
+from firstpitch.serving.freshness import FRESHNESS, cached_current, current
 
 CUTOFF = datetime(2021, 7, 4, 16, 5, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -27,7 +27,7 @@ def test_from_the_cutoff_on_only_the_frozen_features() -> None:
 def test_a_cached_answer_made_hours_before_is_not_served_at_the_cutoff() -> None:
     entry = {"prediction_timestamp": (CUTOFF - 120 * MIN).isoformat(),
              "feature_cutoff_time": CUTOFF.isoformat()}  # fmt: skip
-    assert _cached_current(entry, CUTOFF - 110 * MIN)
-    assert not _cached_current(entry, CUTOFF)
+    assert cached_current(entry, CUTOFF - 110 * MIN)
+    assert not cached_current(entry, CUTOFF)
     made_after = entry | {"prediction_timestamp": (CUTOFF + MIN).isoformat()}
-    assert _cached_current(made_after, CUTOFF + 20 * MIN)
+    assert cached_current(made_after, CUTOFF + 20 * MIN)
