@@ -3,7 +3,7 @@
 ``log()`` encodes a record once, as a line of PostgreSQL's COPY text format
 (``storage/log_records.py``; its feature vector stored once, by hash:
 ``storage/log_vectors.py``), and appends it to an in-memory queue. Writer tasks drain the
-queue with ``COPY`` in batches. The queue is capped (records and bytes): a record that
+queue with ``COPY`` in batches (``storage/log_copy.py``). The queue is capped (records and bytes): a record that
 finds it full goes straight to the spill file (``storage/spill.py``), as does a batch
 Postgres cannot take, so memory stays flat however long an overload or an outage lasts. The
 writer replays spilled lines through a staging table with ``ON CONFLICT (record_id) DO
@@ -31,27 +31,11 @@ from typing import Any
 import asyncpg
 
 from storage import log_vectors, spill
-from storage.log_records import COLUMNS, _legacy
-from storage.log_vectors import INSERT as INSERT_VECTORS
-from storage.log_vectors import MERGE  # vectors inline in spilled lines move to feature_vectors
+from storage.log_copy import LogTable
+from storage.log_records import _legacy
 
 log = logging.getLogger(__name__)
 
-STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS prediction_log_stage "
-    "(LIKE prediction_log INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
-# asyncpg's protocol state when the server dies mid-write is InternalClientError. Any of
-# these may follow a partial write: what is then replayed from the spill is deduplicated.
-UNAVAILABLE = (
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-)
-# A stalled (not dead) server must not hold the writer for ever: past this a batch counts as
-# not written and is spilled (if it did land, its replay is deduplicated).
-WRITE_TIMEOUT_S = 30.0
 WRITERS = 2  # concurrent COPYs: Postgres parses each on its own core
 
 
@@ -84,7 +68,6 @@ class PredictionLogger:
         writers: int = WRITERS,
         max_spill_bytes: int = 8 << 30,
     ) -> None:
-        self.pool = pool
         self.spill = spill.SpillFile(spill_dir)
         self.spill_dir = spill_dir
         self.batch_size, self.flush_interval = batch_size, flush_interval
@@ -101,14 +84,21 @@ class PredictionLogger:
         self.writers = writers
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
-        self._down_until = 0.0  # after a failed write, batches spill without trying
-        self._down = False
+        self.table = LogTable(pool, retry_interval)  # COPYs, and whether Postgres is down
         self._next_replay = 0.0
         # Lines each writer took off the queue but has not yet written or spilled: if it is
         # cancelled (shutdown) they are still here for close() to save.
         self._pending: dict[int, list[bytes]] = {}
 
     # -- public -------------------------------------------------------------------------
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.table.pool
+
+    @pool.setter
+    def pool(self, pool: asyncpg.Pool) -> None:  # another pool (tests: one that is closed)
+        self.table.pool = pool
+
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._run(i), name=f"prediction-log-writer-{i}")
@@ -259,53 +249,10 @@ class PredictionLogger:
     async def _copy(
         self, data: bytes, staged: bool = False, vectors: dict[str, bytes] | None = None
     ) -> bool:
-        if time.monotonic() < self._down_until:
-            return False
-        vectors = vectors or {}
-        try:
-            async with self.pool.acquire(timeout=5) as conn:
-                # A memoryview: asyncpg would take bytes for a file name (os.fspath accepts them).
-                # (Typed Any: asyncpg's stubs name only files and iterables as sources.)
-                source: Any = memoryview(data)
-                table = "prediction_log_stage" if staged else "prediction_log"
-                if not (staged or vectors):  # fresh ids: COPY straight in (nothing on failure)
-                    await conn.copy_to_table(
-                        table, source=source, columns=COLUMNS, timeout=WRITE_TIMEOUT_S
-                    )
-                    return self._up()
-                async with conn.transaction():
-                    if vectors:  # vectors the log may lack go in first, in the same transaction
-                        await conn.execute(INSERT_VECTORS, list(vectors), list(vectors.values()))
-                    if staged:  # through a staging table: deduplicated by record id
-                        await conn.execute(STAGE)
-                    await conn.copy_to_table(
-                        table, source=source, columns=COLUMNS, timeout=WRITE_TIMEOUT_S
-                    )
-                    if staged:
-                        await conn.execute(MERGE)
-            return self._up()
-        except asyncpg.UniqueViolationError:
-            if staged:
-                raise  # the merge skips ids already there: not an outage, a defect
-            # Some of these records are in already (a batch whose COPY committed just as
-            # its writer was stopped, saved again at close): write the rest, once each.
-            return await self._copy(data, staged=True, vectors=vectors)
-        except UNAVAILABLE as exc:
-            self._down_until = time.monotonic() + self.retry_interval
-            self._next_replay = self._down_until
-            if not self._down:  # one warning per outage, not one per attempt
-                self._down = True
-                log.warning(
-                    "prediction log: PostgreSQL unavailable (%s); spilling until it returns",
-                    type(exc).__name__,
-                )
-            return False
-
-    def _up(self) -> bool:
-        if self._down:
-            self._down = False
-            log.info("prediction log: PostgreSQL is back; replaying what was spilled")
-        return True
+        if await self.table.copy(data, staged=staged, vectors=vectors):
+            return True
+        self._next_replay = max(self._next_replay, self.table.down_until)
+        return False
 
     async def _replay(self) -> None:
         """Move spilled lines (this process's and any other writer's released files) to
