@@ -22,7 +22,7 @@ from features.live import LiveFeatures
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
-from firstpitch.serving import driven_clock, heap, lifecycle, shadow
+from firstpitch.serving import driven_clock, lifecycle, shadow
 from firstpitch.serving.access import KeyRing, RateLimiter
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
@@ -35,6 +35,7 @@ from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.repricing import Repricer
 from firstpitch.serving.reproduce import Replayer
 from firstpitch.settings import Settings
+from runners import heap
 from runners.versions import VersionedBoosters
 from storage import outcomes, postgres
 from storage import redis as redis_store
