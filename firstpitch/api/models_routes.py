@@ -10,15 +10,14 @@ from fastapi import APIRouter, Path, Query
 
 from firstpitch.api import run_stats
 from firstpitch.api.deps import ERRORS, Runtime, Scopes
-from firstpitch.api.schemas import (
+from firstpitch.api.model_schemas import (
     ActiveModels,
     Leaderboard,
     ModelDetails,
-    ModelName,
     ModelPerformance,
-    ModelVersion,
     RecentPredictions,
 )
+from firstpitch.api.schemas import ModelName, ModelVersion
 from firstpitch.serving import head_to_head
 from firstpitch.serving.catalog import PREDICTION_TYPE, TARGET_OF
 from firstpitch.serving.errors import InvalidQuery
