@@ -23,11 +23,12 @@ from firstpitch.api.schemas import (
     PredictRequest,
     TodayResponse,
 )
-from firstpitch.serving import bentoml_fixes, draining, heap, route_labels
+from firstpitch.serving import draining
 from firstpitch.serving.models import LocalModels, ModelBackend, RemoteModels
 from firstpitch.serving.runtime import ApiRuntime
 from firstpitch.serving.warm import warm_loop
 from firstpitch.settings import Settings
+from runners import bentoml_fixes, heap, route_labels
 from runners.model_service import ModelService
 
 bentoml_fixes.apply()

@@ -87,7 +87,7 @@ def evaluate(
     """Rolling origin: for each test season train on the seasons before the one before it,
     tune and early-stop on the one before, test on it; against the opening and closing
     lines, with the recommended bets' ROI and closing-line value. Logged to MLflow."""
-    from firstpitch.cli import _fail, _settings, parse_seasons
+    from firstpitch.cli_common import fail, load_settings, parse_seasons
     from firstpitch.runtime import resolve_endpoints
     from firstpitch.serving.betting import BettingPolicy, recommend
     from storage.registry import log_evaluation
@@ -95,9 +95,9 @@ def evaluate(
     from training.evaluate import flat_metrics
 
     if target is not None and target not in TARGETS:
-        _fail(f"--target must be one of {', '.join(TARGETS)}")
+        fail(f"--target must be one of {', '.join(TARGETS)}")
     wanted = sorted(parse_seasons(seasons))
-    settings = _settings()
+    settings = load_settings()
     endpoints = resolve_endpoints(settings)
     bettor = partial(recommend, policy=BettingPolicy.from_settings(settings))
 
@@ -115,7 +115,7 @@ def evaluate(
             )
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from features.definitions import FEATURE_VERSION
 
     for name, report in reports.items():

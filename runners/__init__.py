@@ -1,1 +1,3 @@
-"""BentoML model services: load the champion models, predict and explain; no other I/O."""
+"""BentoML model services: load the champion models, predict and explain; no other I/O. And
+the process fixes both BentoML services apply (``bentoml_fixes.py``, ``heap.py``,
+``route_labels.py``)."""

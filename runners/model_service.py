@@ -14,8 +14,8 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from firstpitch.serving import bentoml_fixes, heap
 from firstpitch.settings import Settings
+from runners import bentoml_fixes, heap
 from runners.champions import explain_all, load_champions, predict_all
 from runners.versions import VersionedBoosters, explain_versioned, predict_versioned
 
@@ -47,7 +47,7 @@ class ModelService:
         self.versions = VersionedBoosters(settings.mlflow_uri, settings.mlflow_artifacts)
         for model in self.models.values():
             self.versions.put(model.name, model.version, model.fast)
-        heap.freeze()  # start-up objects out of the collector: see firstpitch/serving/heap.py
+        heap.freeze()  # start-up objects out of the collector: see runners/heap.py
 
     @bentoml.api(
         batchable=BATCHING,

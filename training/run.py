@@ -5,22 +5,38 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from features.definitions import FEATURE_NAMES, FEATURE_VERSION
-from firstpitch.runtime import Endpoints
-from firstpitch.settings import Settings
 from storage import postgres, registry
 from training.dataset import PRIMARY_TEST, REGISTERED_NAMES, labelled_frame, split
 from training.plots import importance_plot, reliability_plot
 from training.train import GRID, MAX_ROUNDS, TrainResult, train_target
 
 
+class TrainingConfig(Protocol):
+    """What training reads of the settings (``firstpitch.settings.Settings`` is one)."""
+
+    @property
+    def cutoff_minutes(self) -> int: ...
+    @property
+    def mlflow_uri(self) -> str: ...
+    @property
+    def mlflow_artifacts(self) -> Path: ...
+
+
+class Database(Protocol):
+    """Where the games are (``firstpitch.runtime.Endpoints`` is one)."""
+
+    @property
+    def postgres_dsn(self) -> str: ...
+
+
 async def run_training(
-    settings: Settings,
-    endpoints: Endpoints,
+    settings: TrainingConfig,
+    endpoints: Database,
     target: str,
     *,
     promote: bool,
@@ -64,7 +80,7 @@ async def run_training(
 
 
 def _log(
-    settings: Settings, result: TrainResult, x: np.ndarray, y: np.ndarray, frame: Any
+    settings: TrainingConfig, result: TrainResult, x: np.ndarray, y: np.ndarray, frame: Any
 ) -> registry.RegisteredVersion:
     booster = result.booster
     p = np.asarray(booster.predict(x, num_iteration=result.best_iteration), dtype=np.float64)

@@ -20,8 +20,9 @@ from firstpitch.api import (
     errors,
     feed_routes,
     health,
+    models_routes,
+    predictions_routes,
     records_routes,
-    routes,
     stream_routes,
 )
 from firstpitch.api.access import AccessControl
@@ -113,7 +114,12 @@ def _plain_parameters(app: FastAPI) -> None:
 
 def route_templates(app: FastAPI) -> list[str]:
     """The path template of every route (the metrics' ``endpoint`` label)."""
-    every = (*app.router.routes, *routes.router.routes, *health.router.routes)
+    every = (
+        *app.router.routes,
+        *predictions_routes.router.routes,
+        *models_routes.router.routes,
+        *health.router.routes,
+    )
     return [r.path for r in every if isinstance(r, Route | APIRoute)]
 
 
@@ -131,7 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     routers = (
-        routes.router,
+        predictions_routes.router,
+        models_routes.router,
         records_routes.router,
         feed_routes.router,
         stream_routes.router,

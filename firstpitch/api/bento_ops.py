@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firstpitch.api import routes
+from firstpitch.api import deps, predictions_routes
 from firstpitch.api.schemas import (
     STRICT,
     BatchPredictRequest,
@@ -70,32 +70,28 @@ Call = Callable[[ApiRuntime, str, Request], Awaitable[Response]]
 router = APIRouter(tags=["bento"])
 
 
-@router.post(ROUTES["predict"], response_model=PredictionResponse, responses=routes.POST_ERRORS)
-async def bento_predict(
-    body: PredictRequest, rt: routes.Runtime, rid: routes.RequestId
-) -> Response:
+@router.post(ROUTES["predict"], response_model=PredictionResponse, responses=deps.POST_ERRORS)
+async def bento_predict(body: PredictRequest, rt: deps.Runtime, rid: deps.RequestId) -> Response:
     """BentoML-native `predict`: as `POST /api/v1/predict`."""
-    return await routes.predict(body, rt, rid)
+    return await predictions_routes.predict(body, rt, rid)
 
 
 @router.post(
-    ROUTES["predict_batch"], response_model=list[PredictionResponse], responses=routes.POST_ERRORS
+    ROUTES["predict_batch"], response_model=list[PredictionResponse], responses=deps.POST_ERRORS
 )
 async def bento_predict_batch(
-    body: BatchPredictRequest, rt: routes.Runtime, rid: routes.RequestId, request: Request
+    body: BatchPredictRequest, rt: deps.Runtime, rid: deps.RequestId, request: Request
 ) -> Response:
     """BentoML-native `predict_batch`: as `POST /api/v1/predict/batch`."""
-    return await routes.predict_batch(body, rt, rid, request)
+    return await predictions_routes.predict_batch(body, rt, rid, request)
 
 
-@router.post(
-    ROUTES["predictions_today"], response_model=TodayResponse, responses=routes.POST_ERRORS
-)
+@router.post(ROUTES["predictions_today"], response_model=TodayResponse, responses=deps.POST_ERRORS)
 async def bento_predictions_today(
-    body: TodayRequest, rt: routes.Runtime, rid: routes.RequestId, request: Request
+    body: TodayRequest, rt: deps.Runtime, rid: deps.RequestId, request: Request
 ) -> Response:
     """BentoML-native `predictions_today`: as `GET /api/v1/predictions/today`."""
-    return await routes.predictions_today(
+    return await predictions_routes.predictions_today(
         rt, rid, request, model_name=body.model_name, min_confidence=body.min_confidence
     )
 
@@ -116,7 +112,7 @@ async def _answer(api: FastAPI, ctx: bentoml.Context, call: Call) -> Response:
         rt: ApiRuntime | None = getattr(api.state, "runtime", None)
         if rt is None:
             raise Unavailable("the service is starting; retry shortly")
-        response = await call(rt, await routes.request_id(request), request)
+        response = await call(rt, await deps.request_id(request), request)
     except Exception as exc:
         response = await _error(api, request, exc)
     # BentoML sends a returned Response as it is, but with the context's status and headers.
@@ -130,7 +126,7 @@ async def predict(api: FastAPI, ctx: bentoml.Context, fields: dict[str, Any]) ->
     body = PredictRequest.model_validate(fields)
     return cast(
         PredictionResponse,
-        await _answer(api, ctx, lambda rt, rid, _: routes.predict(body, rt, rid)),
+        await _answer(api, ctx, lambda rt, rid, _: predictions_routes.predict(body, rt, rid)),
     )
 
 
@@ -142,7 +138,9 @@ async def predict_batch(
     return cast(
         list[PredictionResponse],
         await _answer(
-            api, ctx, lambda rt, rid, request: routes.predict_batch(body, rt, rid, request)
+            api,
+            ctx,
+            lambda rt, rid, request: predictions_routes.predict_batch(body, rt, rid, request),
         ),
     )
 
@@ -157,7 +155,7 @@ async def predictions_today(
         await _answer(
             api,
             ctx,
-            lambda rt, rid, request: routes.predictions_today(
+            lambda rt, rid, request: predictions_routes.predictions_today(
                 rt, rid, request, model_name=body.model_name, min_confidence=body.min_confidence
             ),
         ),

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from firstpitch.api.routes import ERRORS, POST_ERRORS, Runtime
+from firstpitch.api.deps import ERRORS, POST_ERRORS, Runtime
 from firstpitch.serving import driven_clock
 from firstpitch.serving.errors import ClockNotDrivable
 from firstpitch.serving.runtime import ApiRuntime

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from firstpitch.api.routes import POST_ERRORS, RequestId, Runtime
+from firstpitch.api.deps import POST_ERRORS, RequestId, Runtime
 from firstpitch.serving.errors import InvalidFeed
 from ingest import feed_store
 from ingest.feed_records import API_BATCH, FeedError, Kind, validate

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from firstpitch.api.routes import Runtime, Scopes
+from firstpitch.api.deps import Runtime, Scopes
 from firstpitch.api.schemas import ErrorBody, Health, Live, Ready
 from firstpitch.serving.runtime import ApiRuntime
 

@@ -10,8 +10,8 @@ import numpy as np
 from fastapi import APIRouter, Path
 
 from features.definitions import FEATURE_NAMES, FEATURE_VERSION
+from firstpitch.api.deps import ERRORS, POST_ERRORS, Runtime
 from firstpitch.api.record_schemas import LoggedRecord, Replay
-from firstpitch.api.routes import ERRORS, POST_ERRORS, Runtime
 from firstpitch.serving.errors import UnknownRecord
 from firstpitch.serving.reproduce import VERSION_OF
 from firstpitch.serving.runtime import ApiRuntime

@@ -23,7 +23,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from firstpitch.api.routes import ERRORS, Runtime
+from firstpitch.api.deps import ERRORS, Runtime
 from firstpitch.api.schemas import GameId
 from firstpitch.serving.errors import TooManyStreams, Unavailable
 from firstpitch.serving.events import End, Event, Filter, Missed, Subscriber

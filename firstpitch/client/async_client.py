@@ -9,18 +9,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from firstpitch.api.schemas import (
+from firstpitch.api.model_schemas import (
     ActiveModels,
-    Health,
     Leaderboard,
-    Live,
     ModelDetails,
     ModelPerformance,
-    PredictionResponse,
-    Ready,
     RecentPredictions,
-    TodayResponse,
 )
+from firstpitch.api.schemas import Health, Live, PredictionResponse, Ready, TodayResponse
 from firstpitch.client import operations as ops
 from firstpitch.client.base import (
     DEFAULT_TIMEOUT_S,

@@ -10,18 +10,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from firstpitch.api.schemas import (
+from firstpitch.api.model_schemas import (
     ActiveModels,
-    Health,
     Leaderboard,
-    Live,
     ModelDetails,
     ModelPerformance,
-    PredictionResponse,
-    Ready,
     RecentPredictions,
-    TodayResponse,
 )
+from firstpitch.api.schemas import Health, Live, PredictionResponse, Ready, TodayResponse
 
 if TYPE_CHECKING:  # beside their routes: imported when first used (they import the server)
     from firstpitch.api.clock_routes import ClockState, DrivenClock

@@ -2,7 +2,8 @@
 
 Opened in the service's startup hook, closed in its shutdown hook (per worker). The model
 service may still be starting when the API starts, so the served models are fetched on
-first use (and by the readiness probe), with bounded retries.
+first use (and by the readiness probe), with bounded retries. The background upkeep it
+starts (outcomes, feature state, gauges) is in ``upkeep.py``.
 """
 
 from __future__ import annotations
@@ -22,21 +23,20 @@ from features.live import LiveFeatures
 from features.store import FeatureStore
 from firstpitch.clock import Clock
 from firstpitch.runtime import resolve_endpoints
-from firstpitch.serving import driven_clock, heap, lifecycle, shadow
+from firstpitch.serving import driven_clock, lifecycle, shadow, upkeep
 from firstpitch.serving.access import KeyRing, RateLimiter
 from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
 from firstpitch.serving.errors import Unavailable
 from firstpitch.serving.events import Hub
-from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelBackend
-from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.repricing import Repricer
 from firstpitch.serving.reproduce import Replayer
 from firstpitch.settings import Settings
+from runners import heap
 from runners.versions import VersionedBoosters
-from storage import outcomes, postgres
+from storage import postgres
 from storage import redis as redis_store
 from storage.event_stream import EventStream, StreamLeases
 from storage.prediction_log import PredictionLogger
@@ -52,7 +52,6 @@ CLOSE_TASKS_S = 5.0  # what shutdown gives background tasks to end once cancelle
 CLOSE_POOL_S = 10.0  # and the connection pool to close gracefully
 STATS_BUDGET_MS = 10_000
 READ_BLOCK_MS = 1000  # the stream reader's XREAD BLOCK (its own connection)
-RESOLVE_EVERY_S = 2.0  # the background fold of newly logged predictions and results
 
 
 @dataclass
@@ -154,9 +153,9 @@ class ApiRuntime:
             default_model=settings.default_model,
         )  # fmt: skip
         runtime.spawn(runtime.hub.run(), "stream-reader")
-        runtime.spawn(runtime._gauges(), "gauges")
-        runtime.spawn(runtime._resolve_outcomes(), "outcomes")
-        runtime.spawn(runtime._build_features(), "feature-state")
+        runtime.spawn(upkeep.gauges(logger, backend), "gauges")
+        runtime.spawn(upkeep.resolve_outcomes(runtime.db), "outcomes")
+        runtime.spawn(upkeep.build_feature_state(runtime.db, runtime.features), "feature-state")
         runtime.spawn(lifecycle.follow(runtime), "champions")
         if settings.auth_enabled:
             await runtime.keyring.refresh()
@@ -267,38 +266,3 @@ class ApiRuntime:
             self.features,
             challengers,
         )
-
-    async def _resolve_outcomes(self) -> None:
-        """Keep the outcome queue short, so a statistics request resolves little itself
-        (each resolves whatever is still queued before it reads)."""
-        outages = OutageLog(log)
-        while True:
-            await asyncio.sleep(RESOLVE_EVERY_S)
-            try:
-                async with self.db.connection() as conn:
-                    await outcomes.resolve(conn)
-            except Exception as exc:
-                dependency = unavailable_dependency(exc)
-                if dependency is None:
-                    log.exception("resolving outcomes failed")
-                else:
-                    outages.warn(dependency, f"outcomes resolved again in {RESOLVE_EVERY_S} s", exc)
-
-    async def _build_features(self) -> None:
-        """Build the feature state at start, so the first miss does not pay for it."""
-        try:
-            async with self.db.connection() as conn:
-                await self.features.state(conn)
-        except Exception:  # the first miss builds it then
-            log.warning("feature state not built at start", exc_info=True)
-
-    async def _gauges(self) -> None:
-        while True:
-            metrics().log_queue_depth.set(self.logger.depth)
-            metrics().log_queue_bytes.set(self.logger.queued_bytes)
-            metrics().log_spill_bytes.set(self.logger.spill_bytes())
-            retries = getattr(self.backend, "retries", 0)
-            if retries:
-                metrics().model_retries.inc(retries)
-                self.backend.retries = 0  # type: ignore[attr-defined]
-            await asyncio.sleep(1.0)

@@ -12,9 +12,10 @@ import logging
 from datetime import datetime, timedelta
 
 from features.cutoff import cutoff_for
-from firstpitch.serving import driven_clock, heap
+from firstpitch.serving import driven_clock
 from firstpitch.serving.outages import OutageLog, unavailable_dependency
 from firstpitch.serving.runtime import ApiRuntime
+from runners import heap
 from storage import prediction_queries as q
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from firstpitch.serving.route_labels import UNMATCHED, RouteLabels
+from runners.route_labels import UNMATCHED, RouteLabels
 
 
 def test_paths_are_labelled_by_template_or_unmatched() -> None:

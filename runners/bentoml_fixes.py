@@ -37,7 +37,7 @@ import logging
 import time
 from typing import Any, cast
 
-from firstpitch.serving import route_labels
+from runners import route_labels
 
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 4.0

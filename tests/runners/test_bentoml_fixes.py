@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from firstpitch.serving import bentoml_fixes
+from runners import bentoml_fixes
 from storage.embedded import free_port
 
 
@@ -117,7 +117,7 @@ def test_http_metrics_are_labelled_by_route_template() -> None:
     """BentoML labels its HTTP metrics by raw path; the wrapped metrics by template."""
     from prometheus_client import CollectorRegistry, Counter
 
-    from firstpitch.serving import route_labels
+    from runners import route_labels
 
     route_labels.labels.add(["/api/v1/predict/{game_id}"])
     registry = CollectorRegistry()

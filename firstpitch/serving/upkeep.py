@@ -1,0 +1,55 @@
+"""A worker's upkeep in the background: the outcome queue folded every few seconds, the
+feature state built at start, and the prediction log's and model calls' gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from features.live import LiveFeatures
+from firstpitch.serving.metrics import metrics
+from firstpitch.serving.models import ModelBackend
+from firstpitch.serving.outages import OutageLog, unavailable_dependency
+from storage import outcomes, postgres
+from storage.prediction_log import PredictionLogger
+
+log = logging.getLogger(__name__)
+RESOLVE_EVERY_S = 2.0  # the background fold of newly logged predictions and results
+
+
+async def resolve_outcomes(db: postgres.Database) -> None:
+    """Keep the outcome queue short, so a statistics request resolves little itself
+    (each resolves whatever is still queued before it reads)."""
+    outages = OutageLog(log)
+    while True:
+        await asyncio.sleep(RESOLVE_EVERY_S)
+        try:
+            async with db.connection() as conn:
+                await outcomes.resolve(conn)
+        except Exception as exc:
+            dependency = unavailable_dependency(exc)
+            if dependency is None:
+                log.exception("resolving outcomes failed")
+            else:
+                outages.warn(dependency, f"outcomes resolved again in {RESOLVE_EVERY_S} s", exc)
+
+
+async def build_feature_state(db: postgres.Database, features: LiveFeatures) -> None:
+    """Build the feature state at start, so the first miss does not pay for it."""
+    try:
+        async with db.connection() as conn:
+            await features.state(conn)
+    except Exception:  # the first miss builds it then
+        log.warning("feature state not built at start", exc_info=True)
+
+
+async def gauges(logger: PredictionLogger, backend: ModelBackend) -> None:
+    while True:
+        metrics().log_queue_depth.set(logger.depth)
+        metrics().log_queue_bytes.set(logger.queued_bytes)
+        metrics().log_spill_bytes.set(logger.spill_bytes())
+        retries = getattr(backend, "retries", 0)
+        if retries:
+            metrics().model_retries.inc(retries)
+            backend.retries = 0  # type: ignore[attr-defined]
+        await asyncio.sleep(1.0)
