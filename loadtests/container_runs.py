@@ -8,10 +8,10 @@ the host into the stack's Postgres and Redis, and measures:
   /health/ready;
 - locust with loadtests/thresholds.yaml through the container, and the same run against
   `bentoml serve` on the host (embedded servers) right after it, for the ratio;
-- faults under load (tests/faults/load.py's closed-loop clients): the Redis container
-  stopped and started, the Postgres container restarted (every served prediction must reach
-  the log), the Bento container stopped with SIGTERM (its log queue flushed: every served
-  prediction logged, exit code 0).
+- faults under load (the fault tests' closed-loop clients, loadtests/harness/closed_loop.py):
+  the Redis container stopped and started, the Postgres container restarted (every served
+  prediction must reach the log), the Bento container stopped with SIGTERM (its log queue
+  flushed: every served prediction logged, exit code 0).
 
 Everything it started is removed at the end. Writes reports/container/summary.json.
 """
@@ -32,9 +32,11 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.faults.load import Load, wait_logged  # noqa: E402
+from loadtests.harness.closed_loop import Load
+from loadtests.harness.prediction_log import wait_logged
+from loadtests.harness.reports import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 
 PINNED = "2021-10-04T12:00:00Z"
 COMPOSE = ROOT / "deploy" / "compose.sh"
