@@ -58,3 +58,10 @@ def sayer(name: str) -> Callable[[str], None]:
         print(f"[{name} {stamp}] {msg}", flush=True)
 
     return say
+
+
+def print_figures(figures: Any, as_json: bool) -> None:
+    """Indented JSON (``--json``; orjson: datetimes as ISO 8601), else as Python prints it."""
+    import orjson
+
+    print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode() if as_json else figures)

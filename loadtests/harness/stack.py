@@ -8,8 +8,10 @@ before anything imports bentoml, and the locust side never imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,3 +146,39 @@ def flush_predictions(redis_url: str) -> int:
         return len(keys)
     finally:
         client.close()
+
+
+async def ensure_ingested(stack: Stack) -> None:
+    """Every season of the raw data in the database when it is empty (nothing else: no
+    training, no feature store)."""
+    from firstpitch.bootstrap import database_is_empty
+    from storage import postgres
+
+    dsn = stack.endpoints.postgres_dsn
+    if await database_is_empty(dsn):
+        from ingest.loader import ingest
+
+        conn = await postgres.connect(dsn)
+        try:
+            await ingest(conn, stack.settings.data_dir, set(range(2005, 2025)))
+        finally:
+            await conn.close()
+
+
+@contextlib.contextmanager
+def scratch_postgres(
+    prefix: str, durable: bool, dsn: str | None = None
+) -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL of its own in a temporary folder (``durable``: fsync on, as the embedded
+    default runs), or ``dsn`` when given; its DSN and the folder, both gone after."""
+    from storage.embedded import EmbeddedPostgres
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        server = None if dsn else EmbeddedPostgres(work / "pg", durable=durable)
+        url = dsn or server.start()  # type: ignore[union-attr]
+        try:
+            yield url, work
+        finally:
+            if server is not None:
+                server.stop()
