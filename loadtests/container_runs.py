@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import subprocess
@@ -35,6 +34,7 @@ import httpx
 from loadtests.harness.closed_loop import Load
 from loadtests.harness.prediction_log import wait_logged
 from loadtests.harness.reports import PROJECT_ROOT
+from loadtests.harness.round_robin import round_robin
 
 ROOT = PROJECT_ROOT
 
@@ -175,32 +175,6 @@ def faults(stack: Stack, games: list[str], key: str) -> dict[str, Any]:
         print(f"  {json.dumps(results[name])}", flush=True)
         stack.wait_ready()
     return results
-
-
-async def round_robin(backends: list[int], hits: Counter[int]) -> tuple[asyncio.Server, int]:
-    """One address for the replicas: a TCP proxy handing each new connection to the next."""
-    from storage.embedded import free_port
-
-    turn = itertools.count()
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        port = backends[next(turn) % len(backends)]
-        hits[port] += 1
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    port = free_port()
-    return await asyncio.start_server(handle, "127.0.0.1", port), port
 
 
 def two_replicas(stack: Stack, games: list[str], image: str) -> dict[str, Any]:
