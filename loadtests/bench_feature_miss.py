@@ -27,16 +27,9 @@ from features.live import LiveFeatures
 from features.online import compute_vectors
 from features.source import load_changes
 from features.state import FeatureState
-from firstpitch.bootstrap import database_is_empty
-from firstpitch.runtime import configure_environment, resolve_endpoints
-from firstpitch.settings import Settings
+from loadtests.harness.stack import ensure_ingested, open_stack
+from loadtests.harness.stats import percentiles_ms as _summary
 from storage import postgres
-
-
-def _summary(samples: list[float]) -> dict[str, float]:
-    arr = np.array(samples)
-    return {"n": len(samples), "p50_ms": round(float(np.percentile(arr, 50)), 2),
-            "p99_ms": round(float(np.percentile(arr, 99)), 2)}  # fmt: skip
 
 
 def _folds(games: pl.DataFrame, results: pl.DataFrame, held: int) -> list[float]:
@@ -55,15 +48,9 @@ def _folds(games: pl.DataFrame, results: pl.DataFrame, held: int) -> list[float]
 
 
 async def main(misses: int, peer_misses: int) -> dict[str, Any]:
-    settings = Settings()
-    configure_environment(settings)
-    endpoints = resolve_endpoints(settings)
-    if await database_is_empty(endpoints.postgres_dsn):
-        from ingest.loader import ingest
-
-        conn = await postgres.connect(endpoints.postgres_dsn)
-        await ingest(conn, settings.data_dir, set(range(2005, 2025)))
-        await conn.close()
+    stack = open_stack()
+    settings, endpoints = stack.settings, stack.endpoints
+    await ensure_ingested(stack)
     conn = await postgres.connect(endpoints.postgres_dsn)
     await postgres.migrate(conn)
     ids = [r["game_id"] for r in await conn.fetch("SELECT game_id FROM games WHERE season = 2021")]

@@ -15,27 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "compare"))
-
-from harness import chunks, parse_wrk
-from run_compare import (
-    PROJECT_ROOT,
-    Processes,
-    Workload,
-    firstpitch_target,
-    prepare,
-    run_wrk,
-    say,
-    wait_ready,
-    write_scripts,
-)
-
+from loadtests.compare.prepare import prepare, say
+from loadtests.compare.targets import firstpitch_target
+from loadtests.compare.workload import Workload, chunks, write_scripts
+from loadtests.harness.processes import Processes
+from loadtests.harness.reports import PROJECT_ROOT
+from loadtests.harness.rounds import Peers, interleave, peer_report
+from loadtests.harness.stack import service_ready
+from loadtests.harness.wrk import parse_wrk, run_wrk
 from storage.embedded import free_port
 
 
@@ -51,50 +41,36 @@ def main() -> int:
     prep = prepare(work)
     load = Workload(single_games=prep.games[:1], batches=chunks(prep.games, 50))
     sides: dict[str, dict[str, Any]] = {}
+
+    def measure(name: str) -> Any:
+        side = sides[name]
+        return parse_wrk(run_wrk(side["base"], side["script"], args.connections, args.slice, 10))
+
+    def said(r: int, peers: Peers) -> None:
+        on, off = peers.last_p99("on"), peers.last_p99("off")
+        say(f"round {r}: p99 on {on:.1f} ms, off {off:.1f} ms (x{peers.ratios[-1]:.2f})")
+
     try:
         for name, log in (("on", True), ("off", False)):
             target = firstpitch_target(prep, "local", log=log)
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             proc = target.start(procs, port, work / "logs" / f"log-{name}.log")
-            if not wait_ready(base + target.ready_path, proc):
+            if not service_ready(base, proc, 240):
                 raise RuntimeError(f"logging {name}: the service did not become ready")
             script = write_scripts(target, load, work / "lua")["batch"]
-            sides[name] = {"base": base, "script": script, "p50": [], "p99": [], "rps": []}
+            sides[name] = {"base": base, "script": script}
             run_wrk(base, script, args.connections, 3, 10)  # warm-up
             say(f"logging {name}: ready at {base}")
-        ratios = []
-        for r in range(args.rounds):
-            order = ("on", "off") if r % 2 == 0 else ("off", "on")
-            for name in order:
-                side = sides[name]
-                time.sleep(0.5)
-                res = parse_wrk(run_wrk(side["base"], side["script"], args.connections,
-                                        args.slice, 10))  # fmt: skip
-                side["p50"].append(res.p50_ms)
-                side["p99"].append(res.p99_ms)
-                side["rps"].append(res.req_per_s)
-            ratios.append(sides["on"]["p99"][-1] / sides["off"]["p99"][-1])
-            say(f"round {r + 1}: p99 on {sides['on']['p99'][-1]:.1f} ms, off "
-                f"{sides['off']['p99'][-1]:.1f} ms (x{ratios[-1]:.2f})")  # fmt: skip
+        peers = interleave("on", "off", args.rounds, measure, said)
     finally:
         procs.stop_all()
-        for server in prep.started_embedded:
-            server.stop()
+        prep.stack.stop_started()
     report = {
         "rounds": args.rounds,
         "slice_s": args.slice,
         "connections": args.connections,
-        **{
-            f"{name}_{stat}_median": round(statistics.median(side[stat]), 2)
-            for name, side in sides.items()
-            for stat in ("p50", "p99", "rps")
-        },
-        "p99_ratio_of_medians": round(
-            statistics.median(sides["on"]["p99"]) / statistics.median(sides["off"]["p99"]), 3
-        ),
-        "p99_ratio_per_round": [round(x, 3) for x in ratios],
-        "p99_ratio_median": round(statistics.median(ratios), 3),
+        **peer_report(peers, nd=2),
     }
     print(json.dumps(report) if args.json else json.dumps(report, indent=2))
     return 0

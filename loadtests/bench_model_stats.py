@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,12 +28,12 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-import orjson
 
 from features.market import decimal_odds
 from firstpitch.serving import head_to_head
+from loadtests.harness.reports import print_figures
+from loadtests.harness.stack import scratch_postgres
 from storage import outcomes
-from storage.embedded import EmbeddedPostgres
 from storage.log_records import new_record_id
 from storage.postgres import connect, create_pool, migrate
 from storage.prediction_log import PredictionLogger
@@ -296,14 +295,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="fp-statsbench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg", durable=False)
-        dsn = server.start()
-        try:
-            out = asyncio.run(run(dsn, args.records, args.repeat, Path(tmp)))
-        finally:
-            server.stop()
-    print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() if args.json else out)
+    with scratch_postgres("fp-statsbench-", durable=False) as (dsn, work):
+        out = asyncio.run(run(dsn, args.records, args.repeat, work))
+    print_figures(out, args.json)
 
 
 if __name__ == "__main__":

@@ -17,41 +17,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-import redis.asyncio as aioredis
 
-from features.materialize import materialize
-from firstpitch.bootstrap import bring_up
-from firstpitch.runtime import configure_environment, resolve_endpoints
-from firstpitch.serve import launch, stop, wait_ready
-from firstpitch.settings import Settings
-from storage import api_keys, postgres
+from loadtests.harness.reports import machine, write_json
+from loadtests.harness.stack import (
+    Stack,
+    flush_predictions,
+    launch_service,
+    load_key,
+    open_stack,
+    season_games,
+    season_ready,
+    service_ready,
+    stop_service,
+)
+from loadtests.harness.stats import throughput as summarize
 from storage.embedded import free_port
 
 PINNED = "2021-10-04T12:00:00Z"
-
-
-def summarize(samples: list[float], wall: float, rows: int) -> dict[str, float]:
-    arr = np.array(samples) * 1000
-    return {"n": len(samples), "p50_ms": round(float(np.percentile(arr, 50)), 2),
-            "p99_ms": round(float(np.percentile(arr, 99)), 2),
-            "mean_ms": round(float(arr.mean()), 2), "req_per_s": round(len(samples) / wall, 1),
-            "rows_per_s": round(rows / wall, 1)}  # fmt: skip
-
-
-async def flush_predictions(url: str) -> None:
-    client = aioredis.Redis.from_url(url)
-    async for key in client.scan_iter(match="fp:pred:*", count=1000):
-        await client.delete(key)
-    await client.aclose()
 
 
 async def run_scenarios(
@@ -70,7 +57,7 @@ async def run_scenarios(
 
         for _ in range(20):  # warm-up: connections, model service, JIT-ish caches
             await timed("/api/v1/predict", {"game_id": games[0]})
-        await flush_predictions(redis_url)
+        flush_predictions(redis_url)
         picks = games[:n]
         t0 = time.perf_counter()
         samples = [await timed("/api/v1/predict", {"game_id": g}) for g in picks]
@@ -79,13 +66,13 @@ async def run_scenarios(
         samples = [await timed("/api/v1/predict", {"game_id": g}) for g in picks]
         out["single-hit"] = summarize(samples, time.perf_counter() - t0, len(samples))
         for size in (10, 50):
-            await flush_predictions(redis_url)
+            flush_predictions(redis_url)
             chunks = [games[i : i + size] for i in range(0, len(games) - size, size)][: n // 4]
             t0 = time.perf_counter()
             samples = [await timed("/api/v1/predict/batch", {"game_ids": c}) for c in chunks]
             out[f"batch{size}-miss"] = summarize(samples, time.perf_counter() - t0,
                                                  len(chunks) * size)  # fmt: skip
-        await flush_predictions(redis_url)
+        flush_predictions(redis_url)
         queue = list(picks)
 
         async def worker(results: list[float]) -> None:
@@ -100,16 +87,10 @@ async def run_scenarios(
     return out
 
 
-async def prepare(settings: Settings) -> tuple[Any, list[str], str]:
-    endpoints = resolve_endpoints(settings)
-    await bring_up(settings, endpoints, print)
-    await materialize(settings, endpoints, on_date=None, season=2021)
-    conn = await postgres.connect(endpoints.postgres_dsn)
-    rows = await conn.fetch("SELECT game_id FROM games WHERE season = 2021 AND "
-                            "game_type = 'regular' ORDER BY game_id")  # fmt: skip
-    _, token = await api_keys.create(conn, "bench", ["predictions"], rate_limit_per_minute=10**8)
-    await conn.close()
-    return endpoints, [r["game_id"] for r in rows], token
+async def prepare(stack: Stack) -> tuple[list[str], str]:
+    await season_ready(stack, 2021, print)
+    dsn = stack.endpoints.postgres_dsn
+    return await season_games(dsn, 2021), await load_key(dsn, "bench", ["predictions"])
 
 
 def main() -> None:
@@ -117,11 +98,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--out", type=Path, default=Path("reports/bench_service.json"))
     args = parser.parse_args()
-    settings = Settings(now=PINNED)  # type: ignore[arg-type]
-    configure_environment(settings)
-    endpoints, games, token = asyncio.run(prepare(settings))
-    report: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                              "pinned_now": PINNED}  # fmt: skip
+    stack = open_stack(PINNED)
+    games, token = asyncio.run(prepare(stack))
+    report: dict[str, Any] = {"machine": machine(), "pinned_now": PINNED}
     configs = {  # the model service with its batcher on and off, and models in process
         "service_batching_on": {"FIRSTPITCH_INFERENCE": "service", "FIRSTPITCH_BATCHING": "true"},
         "service_batching_off": {"FIRSTPITCH_INFERENCE": "service", "FIRSTPITCH_BATCHING": "false"},
@@ -134,18 +113,16 @@ def main() -> None:
         env = {"FIRSTPITCH_NOW": PINNED, "FIRSTPITCH_AUTH_ENABLED": "false",
                "FIRSTPITCH_RATE_LIMIT_BURST": "1000000"} | env  # fmt: skip
         headers = {"Authorization": f"Bearer {token}"} if name == "local_auth" else {}
-        proc = launch(settings, endpoints, "127.0.0.1", port, **env)
+        proc = launch_service(stack, port, None, **env)
         try:
-            if not wait_ready(f"http://127.0.0.1:{port}", proc):
+            if not service_ready(f"http://127.0.0.1:{port}", proc):
                 raise SystemExit("the service did not become ready")
             report[name] = asyncio.run(
-                run_scenarios(f"http://127.0.0.1:{port}", endpoints.redis_url, games,
+                run_scenarios(f"http://127.0.0.1:{port}", stack.endpoints.redis_url, games,
                               args.requests, headers))  # fmt: skip
         finally:
-            stop(proc)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+            stop_service(proc)
+    write_json(args.out, report)
     print("\n| scenario | batching | p50 ms | p99 ms | req/s | rows/s |\n|---|---|---|---|---|---|")
     for mode in configs:
         for name, m in report[mode].items():

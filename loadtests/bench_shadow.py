@@ -23,28 +23,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "compare"))
-
-from harness import parse_wrk
-from run_compare import (
-    PROJECT_ROOT,
-    Prepared,
-    Processes,
-    Workload,
-    firstpitch_target,
-    prepare,
-    run_wrk,
-    say,
-    wait_ready,
-    write_scripts,
-)
-
+from loadtests.compare.prepare import Prepared, prepare, say
+from loadtests.compare.targets import firstpitch_target
+from loadtests.compare.workload import Workload, write_scripts
+from loadtests.harness.prediction_log import shadow_records
+from loadtests.harness.processes import Processes
+from loadtests.harness.reports import PROJECT_ROOT
+from loadtests.harness.rounds import Peers, interleave, peer_report
+from loadtests.harness.stack import service_ready
+from loadtests.harness.wrk import parse_wrk, run_wrk
 from storage.embedded import free_port
 
 HOME = "firstpitch-home-win"
@@ -92,16 +83,6 @@ def announce(prep: Prepared) -> Any:
     )
 
 
-async def shadow_records(dsn: str) -> int:
-    from storage.postgres import connect
-
-    conn = await connect(dsn)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM prediction_log WHERE shadow"))
-    finally:
-        await conn.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
@@ -122,6 +103,16 @@ def main() -> int:
     say(f"challenger: {HOME} version {version}; announced {announced}")
     load = Workload(single_games=prep.games[:200], batches=[prep.games[:50]])
     sides: dict[str, dict[str, Any]] = {}
+
+    def measure(name: str) -> Any:
+        side = sides[name]
+        return parse_wrk(run_wrk(side["base"], side["script"], 1, args.slice, 10))
+
+    def said(r: int, peers: Peers) -> None:
+        one, none = peers.last_p99("one"), peers.last_p99("none")
+        say(f"round {r}: p99 one challenger {one:.2f} ms, none {none:.2f} ms "
+            f"(x{peers.ratios[-1]:.3f})")  # fmt: skip
+
     try:
         for name, scoring in (("one", True), ("none", False)):
             scoring_env = {"FIRSTPITCH_SHADOW_SCORING": "true" if scoring else "false"}
@@ -129,27 +120,15 @@ def main() -> int:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             proc = target.start(procs, port, work / "logs" / f"shadow-{name}.log")
-            if not wait_ready(base + target.ready_path, proc):
+            if not service_ready(base, proc, 240):
                 raise RuntimeError(f"{name} challenger: the service did not become ready")
             script = write_scripts(target, load, work / "lua" / name)["single"]
-            sides[name] = {"base": base, "script": script, "p50": [], "p99": [], "rps": []}
+            sides[name] = {"base": base, "script": script}
             time.sleep(3)  # a poll of the announced sets: the challenger is loaded
             run_wrk(base, script, 1, 5, 10)  # warm-up
             say(f"{name} challenger: ready at {base}")
         before = asyncio.run(shadow_records(prep.endpoints.postgres_dsn))
-        ratios = []
-        for r in range(args.rounds):
-            order = ("one", "none") if r % 2 == 0 else ("none", "one")
-            for name in order:
-                side = sides[name]
-                time.sleep(0.5)
-                res = parse_wrk(run_wrk(side["base"], side["script"], 1, args.slice, 10))
-                side["p50"].append(res.p50_ms)
-                side["p99"].append(res.p99_ms)
-                side["rps"].append(res.req_per_s)
-            ratios.append(sides["one"]["p99"][-1] / sides["none"]["p99"][-1])
-            say(f"round {r + 1}: p99 one challenger {sides['one']['p99'][-1]:.2f} ms, none "
-                f"{sides['none']['p99'][-1]:.2f} ms (x{ratios[-1]:.3f})")  # fmt: skip
+        peers = interleave("one", "none", args.rounds, measure, said)
         time.sleep(1)
         logged = asyncio.run(shadow_records(prep.endpoints.postgres_dsn)) - before
     finally:
@@ -157,24 +136,14 @@ def main() -> int:
         if not was_challenger:
             registry.retire_challenger(uri, artifacts, HOME, version)
             announce(prep)
-        for server in prep.started_embedded:
-            server.stop()
+        prep.stack.stop_started()
     report = {
         "inference": args.inference,
         "rounds": args.rounds,
         "slice_s": args.slice,
         "connections": 1,
         "challenger": {"model": HOME, "version": version},
-        **{
-            f"{name}_{stat}_median": round(statistics.median(side[stat]), 3)
-            for name, side in sides.items()
-            for stat in ("p50", "p99", "rps")
-        },
-        "p99_ratio_of_medians": round(
-            statistics.median(sides["one"]["p99"]) / statistics.median(sides["none"]["p99"]), 3
-        ),
-        "p99_ratio_per_round": [round(x, 3) for x in ratios],
-        "p99_ratio_median": round(statistics.median(ratios), 3),
+        **peer_report(peers, nd=3),
         "shadow_records_logged": logged,
     }
     print(json.dumps(report) if args.json else json.dumps(report, indent=2))

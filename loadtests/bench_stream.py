@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -33,7 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
+
+from loadtests.harness.reports import machine, write_json
+from loadtests.harness.stack import launch_service, open_stack, service_ready, stop_service
+from loadtests.harness.stats import with_max as percentiles
 
 PINNED = "2021-07-04T16:30:00Z"
 FROZEN = ["CIN202107040", "ATL202107040", "PHI202107040", "PIT202107040", "TOR202107040",
@@ -83,13 +84,6 @@ def start_clients(url: str, total: int, types: list[str]) -> list[subprocess.Pop
         if proc.stdout.readline().strip() != "ready":
             raise SystemExit("a client process did not connect")
     return procs
-
-
-def percentiles(ms: list[float]) -> dict[str, float]:
-    arr = np.array(ms)
-    return {"n": len(ms), "p50_ms": round(float(np.percentile(arr, 50)), 2),
-            "p99_ms": round(float(np.percentile(arr, 99)), 2),
-            "max_ms": round(float(arr.max()), 2)}  # fmt: skip
 
 
 async def post_snapshots(url: str, games: list[str], posts: int, source: str, offset: int
@@ -169,27 +163,22 @@ def main() -> None:
         asyncio.run(client_main(args.client, args.n, args.types))
         return
     from firstpitch.bootstrap import bring_up
-    from firstpitch.runtime import configure_environment, resolve_endpoints
-    from firstpitch.serve import launch, stop, wait_ready
-    from firstpitch.settings import Settings
     from storage import postgres
     from storage.embedded import free_port
 
-    settings = Settings(now=PINNED)  # type: ignore[arg-type]
-    configure_environment(settings)
-    endpoints = resolve_endpoints(settings)
-    asyncio.run(bring_up(settings, endpoints, print))
+    stack = open_stack(PINNED)
+    endpoints = stack.endpoints
+    asyncio.run(bring_up(stack.settings, endpoints, print))
     run = uuid.uuid4().hex[:8]
     source = f"bench-{run}"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = launch(settings, endpoints, "127.0.0.1", port, FIRSTPITCH_NOW=PINNED,
-                  FIRSTPITCH_AUTH_ENABLED="false", FIRSTPITCH_API_WORKERS="2",
-                  FIRSTPITCH_STREAM_KEY=f"fp:bench-events:{run}")  # fmt: skip
-    report: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                              "pinned_now": PINNED, "api_workers": 2}  # fmt: skip
+    proc = launch_service(stack, port, None, FIRSTPITCH_NOW=PINNED,
+                          FIRSTPITCH_AUTH_ENABLED="false", FIRSTPITCH_API_WORKERS="2",
+                          FIRSTPITCH_STREAM_KEY=f"fp:bench-events:{run}")  # fmt: skip
+    report: dict[str, Any] = {"machine": machine(), "pinned_now": PINNED, "api_workers": 2}
     try:
-        if not wait_ready(url, proc):
+        if not service_ready(url, proc):
             raise SystemExit("the service did not become ready")
         asyncio.run(post_snapshots(url, FROZEN, 10, source, 0))  # warm-up
         report["feed_write_only"] = percentiles(asyncio.run(resends(url, FROZEN[0], args.posts,
@@ -201,7 +190,7 @@ def main() -> None:
             url, args.clients, OPEN, max(10, args.posts // 10), source, 700, ["prediction"]
         )
     finally:
-        stop(proc)
+        stop_service(proc)
 
         async def clean() -> None:
             conn = await postgres.connect(endpoints.postgres_dsn)
@@ -209,9 +198,7 @@ def main() -> None:
             await conn.close()
 
         asyncio.run(clean())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_json(args.out, report)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-import orjson
 
 from firstpitch.serving.models import LocalModels
+from loadtests.harness.reports import print_figures
 from runners.champions import TARGET_ORDER, predict_all
 from runners.fast_predict import FastBooster
 from runners.versions import VersionedBoosters, predict_versioned, with_versions
@@ -102,7 +102,7 @@ def main() -> None:
             "api": round(med["api_by_versions"] / med["api_champions"], 3),
             "service": round(med["service_versioned_rows"] / med["service_champions"], 3),
         }
-    print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() if args.json else out)
+    print_figures(out, args.json)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ the host into the stack's Postgres and Redis, and measures:
   /health/ready;
 - locust with loadtests/thresholds.yaml through the container, and the same run against
   `bentoml serve` on the host (embedded servers) right after it, for the ratio;
-- faults under load (tests/faults/load.py's closed-loop clients): the Redis container
-  stopped and started, the Postgres container restarted (every served prediction must reach
-  the log), the Bento container stopped with SIGTERM (its log queue flushed: every served
-  prediction logged, exit code 0).
+- faults under load (the fault tests' closed-loop clients, loadtests/harness/closed_loop.py):
+  the Redis container stopped and started, the Postgres container restarted (every served
+  prediction must reach the log), the Bento container stopped with SIGTERM (its log queue
+  flushed: every served prediction logged, exit code 0).
 
 Everything it started is removed at the end. Writes reports/container/summary.json.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import subprocess
@@ -32,9 +31,12 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.faults.load import Load, wait_logged  # noqa: E402
+from loadtests.harness.closed_loop import Load
+from loadtests.harness.prediction_log import wait_logged
+from loadtests.harness.reports import PROJECT_ROOT
+from loadtests.harness.round_robin import round_robin
+
+ROOT = PROJECT_ROOT
 
 PINNED = "2021-10-04T12:00:00Z"
 COMPOSE = ROOT / "deploy" / "compose.sh"
@@ -173,32 +175,6 @@ def faults(stack: Stack, games: list[str], key: str) -> dict[str, Any]:
         print(f"  {json.dumps(results[name])}", flush=True)
         stack.wait_ready()
     return results
-
-
-async def round_robin(backends: list[int], hits: Counter[int]) -> tuple[asyncio.Server, int]:
-    """One address for the replicas: a TCP proxy handing each new connection to the next."""
-    from storage.embedded import free_port
-
-    turn = itertools.count()
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        port = backends[next(turn) % len(backends)]
-        hits[port] += 1
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    port = free_port()
-    return await asyncio.start_server(handle, "127.0.0.1", port), port
 
 
 def two_replicas(stack: Stack, games: list[str], image: str) -> dict[str, Any]:

@@ -12,27 +12,18 @@ import json
 import random
 import time
 
-import numpy as np
-
 from features.definitions import FEATURE_VERSION
 from features.materialize import materialize
 from features.store import FeatureStore
-from firstpitch.bootstrap import database_is_empty
-from firstpitch.runtime import configure_environment, resolve_endpoints
-from firstpitch.settings import Settings
+from loadtests.harness.stack import ensure_ingested, open_stack
+from loadtests.harness.stats import percentiles_ms
 from storage import postgres, redis
 
 
 async def main(reads: int) -> dict[str, object]:
-    settings = Settings()
-    configure_environment(settings)
-    endpoints = resolve_endpoints(settings)
-    if await database_is_empty(endpoints.postgres_dsn):
-        from ingest.loader import ingest
-
-        conn = await postgres.connect(endpoints.postgres_dsn)
-        await ingest(conn, settings.data_dir, set(range(2005, 2025)))
-        await conn.close()
+    stack = open_stack()
+    settings, endpoints = stack.settings, stack.endpoints
+    await ensure_ingested(stack)
     await materialize(settings, endpoints, on_date=None, season=2021)
     conn = await postgres.connect(endpoints.postgres_dsn)
     ids = [r["game_id"] for r in await conn.fetch("SELECT game_id FROM games WHERE season = 2021")]
@@ -48,9 +39,7 @@ async def main(reads: int) -> dict[str, object]:
             found, _ = await store.read(pick, FEATURE_VERSION)
             samples.append((time.perf_counter() - started) * 1000)
             assert len(found) == batch
-        arr = np.array(samples)
-        out[f"batch_{batch}"] = {"p50_ms": round(float(np.percentile(arr, 50)), 3),
-                                 "p99_ms": round(float(np.percentile(arr, 99)), 3)}  # fmt: skip
+        out[f"batch_{batch}"] = percentiles_ms(samples, nd=3, count=False)
     await client.aclose()
     return out
 

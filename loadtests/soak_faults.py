@@ -14,15 +14,16 @@ missed a latency gate (``GATES``: the log soak's p99 at most 50 ms).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from loadtests.harness import fault_lines
+from loadtests.harness.reports import write_json
+
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = "FAULT {"
 TESTS = ["tests/faults", "tests/e2e/test_logging.py::test_postgres_down_under_load_loses_nothing"]
 # Latency gates of the long run (scenario: reported figure, limit), checked from FAULT lines.
 GATES = {"log_soak": ("p99_ms", 50.0)}
@@ -48,10 +49,7 @@ def run_round(scale: float, log: Path) -> tuple[int, list[dict[str, object]], fl
     started = time.monotonic()
     with log.open("w") as sink:
         code = subprocess.call(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    # pytest's progress dots may precede a line: take the JSON after the marker.
-    lines = [ln[ln.index(MARKER) + len(MARKER) - 1 :] for ln in log.read_text().splitlines()
-             if MARKER in ln]  # fmt: skip
-    return code, [json.loads(ln) for ln in lines], time.monotonic() - started
+    return code, fault_lines.collect(log.read_text()), time.monotonic() - started
 
 
 def main() -> int:
@@ -75,7 +73,7 @@ def main() -> int:
             print(f"  gate missed: {line}", flush=True)
         print(f"  {'PASS' if code == 0 and not missed else 'FAIL'} in {wall:.0f} s", flush=True)
     summary = {"scale": args.scale, "rounds": rounds, "passed": all(r["passed"] for r in rounds)}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(args.out / "summary.json", summary, echo=False)
     return 0 if summary["passed"] else 1
 
 

@@ -1,35 +1,30 @@
-"""Fast checks of loadtests/compare/harness.py: bodies, wrk parsing, Lua script, targets."""
+"""Fast checks of the comparison's pure parts: bodies (loadtests/compare/workload.py), wrk
+parsing and its Lua script (loadtests/harness/), the table and the target checks."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from firstpitch.settings import PROJECT_ROOT
-
-
-def _load() -> ModuleType:
-    path = PROJECT_ROOT / "loadtests" / "compare" / "harness.py"
-    spec = importlib.util.spec_from_file_location("compare_harness", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-h = _load()
+from loadtests.compare.checks import check_targets
+from loadtests.compare.table import render_table
+from loadtests.compare.workload import (
+    chunks,
+    firstpitch_batch_body,
+    firstpitch_single_body,
+    mlflow_body,
+    mlserver_body,
+)
+from loadtests.harness.wrk import duration_ms, parse_wrk
+from loadtests.harness.wrk_script import _lua_quote, lua_script
 
 WRK_TEXT = """Running 5s test @ http://127.0.0.1:8080
   1 threads and 8 connections
@@ -50,16 +45,16 @@ Transfer/sec:    409.60KB
 
 
 def test_durations() -> None:
-    assert h.duration_ms("410.00us") == pytest.approx(0.41)
-    assert h.duration_ms("2.80ms") == pytest.approx(2.8)
-    assert h.duration_ms("1.20s") == pytest.approx(1200)
-    assert h.duration_ms("1.50m") == pytest.approx(90_000)
+    assert duration_ms("410.00us") == pytest.approx(0.41)
+    assert duration_ms("2.80ms") == pytest.approx(2.8)
+    assert duration_ms("1.20s") == pytest.approx(1200)
+    assert duration_ms("1.50m") == pytest.approx(90_000)
     with pytest.raises(ValueError):
-        h.duration_ms("fast")
+        duration_ms("fast")
 
 
 def test_parse_wrk_text() -> None:
-    r = h.parse_wrk(WRK_TEXT)
+    r = parse_wrk(WRK_TEXT)
     assert (r.requests, r.req_per_s, r.duration_s) == (16000, 3200.0, 5.0)
     assert (r.p50_ms, r.p75_ms, r.p90_ms, r.p99_ms) == pytest.approx((0.41, 2.8, 3.1, 1200.0))
     assert r.max_ms == pytest.approx(210.0)
@@ -76,7 +71,7 @@ def test_parse_wrk_lua_summary_wins() -> None:
         "p50_us": 412, "p90_us": 3100, "p99_us": 1_200_000, "p999_us": 1_300_000,
         "slow100_frac": 0.0125, "first_bad": '500 {"error": "x"}',
     }  # fmt: skip
-    r = h.parse_wrk(WRK_TEXT + "WRKJSON " + json.dumps(line) + "\n")
+    r = parse_wrk(WRK_TEXT + "WRKJSON " + json.dumps(line) + "\n")
     assert r.lua_summary
     assert r.req_per_s == pytest.approx(3200.4)
     assert r.p50_ms == pytest.approx(0.412)
@@ -89,26 +84,26 @@ def test_parse_wrk_lua_summary_wins() -> None:
 
 def test_bodies_encode_nan_as_null() -> None:
     rows = [[1.0, math.nan], [0.5, 2.0]]
-    ms = json.loads(h.mlserver_body(rows))
+    ms = json.loads(mlserver_body(rows))
     assert ms["inputs"][0]["shape"] == [2, 2]
     assert ms["inputs"][0]["datatype"] == "FP64"
     assert ms["inputs"][0]["data"] == [1.0, None, 0.5, 2.0]
-    mf = json.loads(h.mlflow_body(rows, ["a", "b"]))
+    mf = json.loads(mlflow_body(rows, ["a", "b"]))
     assert mf == {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, None], [0.5, 2.0]]}}
-    assert json.loads(h.firstpitch_single_body("CHN202104010")) == {"game_id": "CHN202104010"}
-    assert json.loads(h.firstpitch_batch_body(["A", "B"])) == {"game_ids": ["A", "B"]}
-    assert h.chunks(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5]]
+    assert json.loads(firstpitch_single_body("CHN202104010")) == {"game_id": "CHN202104010"}
+    assert json.loads(firstpitch_batch_body(["A", "B"])) == {"game_ids": ["A", "B"]}
+    assert chunks(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5]]
 
 
 def test_lua_long_strings_never_break_out() -> None:
-    script = h.lua_script("/p", ['{"x":"]]"}', '{"y":"]=]"}'])
+    script = lua_script("/p", ['{"x":"]]"}', '{"y":"]=]"}'])
     assert '[==[{"x":"]]"}]==]' in script or '[=[{"x":"]]"}]=]' in script
     assert "]=]" in script and "function done" in script
     with pytest.raises(ValueError):
-        h.lua_script("/p", [])
-    tagged = h.lua_script("/p", ["{}"], {"X-Request-ID": "compare-1"})
+        lua_script("/p", [])
+    tagged = lua_script("/p", ["{}"], {"X-Request-ID": "compare-1"})
     assert 'wrk.headers["X-Request-ID"] = "compare-1"' in tagged
-    assert h._lua_quote('a"b\\c') == r'"a\"b\\c"'
+    assert _lua_quote('a"b\\c') == r'"a\"b\\c"'
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -134,7 +129,7 @@ def test_lua_script_runs_in_wrk_and_counts_non_200(tmp_path: Path) -> None:
     thread.start()
     try:
         script = tmp_path / "t.lua"
-        script.write_text(h.lua_script("/x", ['{"ok":1}', '{"k":"bad"}'], {"X-Tag": 'a"b'}))
+        script.write_text(lua_script("/x", ['{"ok":1}', '{"k":"bad"}'], {"X-Tag": 'a"b'}))
         url = f"http://127.0.0.1:{server.server_address[1]}"
         out = subprocess.run(
             ["wrk", "-t1", "-c1", "-d1s", "--latency", "-s", str(script), url, "--", "1"],
@@ -143,7 +138,7 @@ def test_lua_script_runs_in_wrk_and_counts_non_200(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    r = h.parse_wrk(out.stdout)
+    r = parse_wrk(out.stdout)
     assert r.lua_summary, out.stdout
     assert r.requests > 0
     assert r.non_200 >= r.requests // 2 - 1  # every other body is refused
@@ -175,14 +170,14 @@ def test_check_targets_pass_and_miss() -> None:
         _row("mlflow", "default", "batch50-c8", 100),
         _row("mlflow", "tuned", "single-c1", 20),
     ]
-    checks = {c.target.split(":")[0]: c for c in h.check_targets(rows)}
+    checks = {c.target.split(":")[0]: c for c in check_targets(rows)}
     assert checks["single game 1 conn"].status == "PASS"
     assert checks["single game 8 conn"].status == "PASS"  # 1500 ≥ best MLServer 1400
     assert checks["50 games 8 conn"].status == "MISS"  # p99 60 ms > 50 ms
-    mlflow = next(c for c in h.check_targets(rows) if "mlflow" in c.target)
+    mlflow = next(c for c in check_targets(rows) if "mlflow" in c.target)
     assert mlflow.status == "MISS"  # batch50: 300 / 100 = 3× < 5×
     assert "batch50-c8 3.0×" in mlflow.detail
-    table = h.render_table(rows)
+    table = render_table(rows)
     assert table.count("\n") == len(rows) + 1
 
 
@@ -193,7 +188,7 @@ def test_logging_overhead_is_checked_against_the_logging_off_peer() -> None:
         _row("firstpitch", "inference=service", "batch50-c8", 250, p99=40.0),
         _row("firstpitch", "inference=service+log=off", "batch50-c8", 260, p99=30.0),
     ]
-    checks = h.check_targets(rows)
+    checks = check_targets(rows)
     logging = {c.config: c for c in checks if "prediction logging" in c.target}
     assert logging["inference=local"].status == "PASS"  # 30 / 26 = 1.15 ≤ 1.2
     assert logging["inference=service"].status == "MISS"  # 40 / 30 = 1.33

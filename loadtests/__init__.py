@@ -1,0 +1,1 @@
+"""Load tests and benchmarks of firstpitch; ``loadtests.harness`` is what they share."""

@@ -1,0 +1,1 @@
+"""firstpitch against Seldon MLServer and ``mlflow models serve`` (``make compare``)."""
