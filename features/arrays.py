@@ -21,10 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from features.growing import Columns, Growing
 from features.row_index import RowIndex
 from features.timelines import Timelines
-
-Columns = dict[str, np.ndarray]
 
 TEAM_COLUMNS = (
     "known_at", "season", "game_date", "form_win_10", "form_win_30", "form_rd_10", "form_rd_30",
@@ -44,13 +43,10 @@ RATED_PARK_COLUMNS = ("known_at", "park_mult")
 def _columns(frame: pl.DataFrame, names: Iterable[str]) -> Columns:
     """Numeric numpy columns; times as epoch microseconds, dates as epoch days. The
     timelines hold no nulls (sums, counts and ratings), which a lookup relies on."""
-    out = {}
-    for name in names:
-        column = frame.get_column(name)
-        if column.null_count():
-            raise ValueError(f"timeline column {name} holds nulls")
-        out[name] = column.to_physical().to_numpy()
-    return out
+    physical = frame.select(pl.col(n).to_physical() for n in names)  # one query
+    if any(physical.null_count().row(0)):
+        raise ValueError(f"a timeline column of {', '.join(names)} holds nulls")
+    return {c.name: c.to_numpy() for c in physical.iter_columns()}
 
 
 def last_at(known: np.ndarray, horizon: int) -> int:
@@ -77,18 +73,21 @@ def per_key(frame: pl.DataFrame, key: str, names: tuple[str, ...]) -> dict[str, 
 class Indexed:
     """A timeline that grows at its end: whole columns and each key's row positions."""
 
-    cols: Columns
+    grown: Growing
     index: RowIndex
 
     @classmethod
-    def of(cls, frame: pl.DataFrame, index: RowIndex, names: tuple[str, ...]) -> Indexed:
+    def of(
+        cls, frame: pl.DataFrame, index: RowIndex, names: tuple[str, ...],
+        held: Indexed | None = None, since: int | None = None,
+    ) -> Indexed:  # fmt: skip
         if frame.height != index.height:
             raise ValueError(f"an index of {index.height} rows for a frame of {frame.height}")
-        cols = _columns(frame, names)
-        known = cols["known_at"]
-        if known.size > 1 and bool((known[1:] < known[:-1]).any()):
-            raise ValueError("a timeline that grows at its end is in time order")
-        return cls(cols, index)
+        return cls(grow(frame, names, held.grown if held else None, since), index)
+
+    @property
+    def cols(self) -> Columns:
+        return self.grown.cols
 
     def find(self, key: str | None, horizon: int) -> int:
         """The row of ``key`` the as-of join takes at ``horizon``; -1 if none. The whole
@@ -97,9 +96,40 @@ class Indexed:
         at = self.index.rows.get(key) if key is not None else None
         if at is None:
             return -1
-        end = self.cols["known_at"].searchsorted(horizon, side="right")
+        end = self.grown.cols["known_at"].searchsorted(horizon, side="right")
         j = int(at.searchsorted(end)) - 1
         return int(at[j]) if j >= 0 else -1
+
+
+def _ordered(known: np.ndarray) -> None:
+    if known.size > 1 and bool((known[1:] < known[:-1]).any()):
+        raise ValueError("a timeline that grows at its end is out of time order")
+
+
+def grow(
+    frame: pl.DataFrame, names: tuple[str, ...], held: Growing | None, since: int | None
+) -> Growing:
+    """Columns of a timeline that grows at its end. With the columns ``held`` for it before
+    results known from ``since`` on were folded in, the rows known before ``since`` are
+    kept from there: every fold emits the rows of the games before its earliest new result
+    again, bit for bit (Elo and the league keep them, the player ratings fold them again
+    from a checkpoint), so only the rows after them are converted."""
+    old = held.cols["known_at"] if held is not None else None
+    kept = 0 if old is None or since is None else int(old.searchsorted(since))
+    if held is None or old is None or not kept or frame.height < kept or (
+        frame.get_column("known_at").to_physical()[kept - 1] != old[kept - 1]
+    ):  # fmt: skip
+        cols = _columns(frame, names)
+        _ordered(cols["known_at"])
+        return Growing.of(cols)
+    tail = _columns(frame.slice(kept), names)
+    _ordered(np.concatenate([old[kept - 1 : kept], tail["known_at"]]))
+    same = held.n - kept  # rows known at ``since`` held already: unchanged if the new sort after
+    if same and all(
+        held.cols[n][kept:].tobytes() == tail[n][:same].tobytes() for n in names
+    ):  # fmt: skip
+        kept, tail = held.n, {n: c[same:] for n, c in tail.items()}
+    return held.grown(kept, tail)
 
 
 def find_keyed(rows: dict[str, Columns], key: str | None, horizon: int) -> tuple[Columns, int]:
@@ -113,10 +143,16 @@ def find_keyed(rows: dict[str, Columns], key: str | None, horizon: int) -> tuple
 def _replaced(
     held: dict[str, Columns], frame: pl.DataFrame, key: str, keys: set[str], names: tuple[str, ...]
 ) -> dict[str, Columns]:
+    """``held`` with the rows of ``keys`` taken again from ``frame``, where ``_rekey``
+    (features/timelines.py) put them: at its end, after every other key's rows."""
     if not keys:
         return held
+    others = sum(len(c["known_at"]) for k, c in held.items() if k not in keys)
+    fresh = frame.slice(others)
+    if others > frame.height or not set(fresh.get_column(key).unique()) <= keys:
+        fresh = frame.filter(pl.col(key).is_in(sorted(keys)))
     out = dict(held)
-    out.update(per_key(frame.filter(pl.col(key).is_in(sorted(keys))), key, names))
+    out.update(per_key(fresh, key, names))
     return out
 
 
@@ -127,7 +163,7 @@ class TimelineArrays:
     teams: dict[str, Columns]
     pitchers: dict[str, Columns]
     parks: dict[str, Columns]
-    league: Columns
+    league: Growing
     elo: Indexed
     batters: Indexed
     rated_pitchers: Indexed
@@ -145,14 +181,19 @@ class TimelineArrays:
 
     def extend(self, t: Timelines, new: pl.DataFrame) -> TimelineArrays:
         """The arrays of ``t``, the timelines after the results ``new``: only the keys
-        those results touch are taken again from the per-key timelines."""
+        those results touch are taken again from the per-key timelines, only the rows from
+        the earliest of them on from the others."""
         teams = set(new["home_team"]) | set(new["away_team"])
         pitchers = {p for p in (*new["home_sp_id"], *new["away_sp_id"]) if p is not None}
+        since = new.get_column("known_at").to_physical().min()
+        assert isinstance(since, int)
         return self._with(
             t,
             _replaced(self.teams, t.teams, "team", teams, TEAM_COLUMNS),
             _replaced(self.pitchers, t.pitchers, "pitcher", pitchers, PITCHER_COLUMNS),
             _replaced(self.parks, t.parks, "park_id", set(new["park_id"]), PARK_COLUMNS),
+            self,
+            since,
         )
 
     @classmethod
@@ -162,18 +203,25 @@ class TimelineArrays:
         teams: dict[str, Columns],
         pitchers: dict[str, Columns],
         parks: dict[str, Columns],
+        held: TimelineArrays | None = None,
+        since: int | None = None,
     ) -> TimelineArrays:
         if t.index is None:
             raise ValueError("arrays are built from whole timelines, not a restricted view")
         p, at = t.players, t.index
+
+        def grown(frame: pl.DataFrame, index: RowIndex, name: str, cols: tuple[str, ...]
+                  ) -> Indexed:  # fmt: skip
+            return Indexed.of(frame, index, cols, getattr(held, name, None), since)
+
         return cls(
             teams=teams,
             pitchers=pitchers,
             parks=parks,
-            league=_columns(t.league, LEAGUE_COLUMNS),
-            elo=Indexed.of(t.ratings, at.ratings, ELO_COLUMNS),
-            batters=Indexed.of(p.batters, at.batters, BATTER_COLUMNS),
-            rated_pitchers=Indexed.of(p.pitchers, at.starters, BATTER_COLUMNS),
-            rated_teams=Indexed.of(p.teams, at.defence, RATED_TEAM_COLUMNS),
-            rated_parks=Indexed.of(p.parks, at.grounds, RATED_PARK_COLUMNS),
+            league=grow(t.league, LEAGUE_COLUMNS, held.league if held else None, since),
+            elo=grown(t.ratings, at.ratings, "elo", ELO_COLUMNS),
+            batters=grown(p.batters, at.batters, "batters", BATTER_COLUMNS),
+            rated_pitchers=grown(p.pitchers, at.starters, "rated_pitchers", BATTER_COLUMNS),
+            rated_teams=grown(p.teams, at.defence, "rated_teams", RATED_TEAM_COLUMNS),
+            rated_parks=grown(p.parks, at.grounds, "rated_parks", RATED_PARK_COLUMNS),
         )

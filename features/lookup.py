@@ -133,7 +133,7 @@ def _grounds(arrays: TimelineArrays, t: Target, out: Values) -> None:
     cols, j = find_keyed(arrays.parks, t.park_id, t.horizon)
     out["park_runs_pg"] = float(cols["park_runs_pg"][j]) if j >= 0 else None
     out["park_known_at"] = int(cols["known_at"][j]) if j >= 0 else None
-    league = arrays.league
+    league = arrays.league.cols
     i = last_at(league["known_at"], t.horizon)
     out["league_runs_pg"] = float(league["league_runs_pg"][i]) if i >= 0 else None
     out["league_known_at"] = int(league["known_at"][i]) if i >= 0 else None

@@ -211,7 +211,7 @@ def _same_arrays(mine: TimelineArrays, whole: TimelineArrays) -> None:
         for key in a:
             assert a[key].keys() == b[key].keys()
             assert all(np.array_equal(a[key][c], b[key][c]) for c in a[key]), (name, key)
-    pairs = [(mine.league, whole.league)] + [
+    pairs = [(mine.league.cols, whole.league.cols)] + [
         (getattr(mine, n).cols, getattr(whole, n).cols)
         for n in ("elo", "batters", "rated_pitchers", "rated_teams", "rated_parks")
     ]
