@@ -8,8 +8,9 @@ Two layouts. The team, starter and park timelines are recomputed key by key as r
 arrive (``Timelines.extend`` moves a key's rows to the end), so they are held per key and a
 fold replaces only the keys its results touch. The Elo and player-rating timelines only grow
 at their end and already keep their rows' positions by key (``features/row_index.py``), so
-they are held as whole columns beside that index; the league is one column in time order.
-Every timeline is ordered by (known_at, game_id) within a key, so the last row with
+they are held as whole columns beside that index (growing in shared buffers,
+``features/growing.py``: a fold converts only its new rows); the league is one column in
+time order. Every timeline is ordered by (known_at, game_id) within a key, so the last row with
 ``known_at <= horizon`` is the one the backward as-of join takes, ties included.
 """
 

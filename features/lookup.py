@@ -9,7 +9,7 @@ Python floats and Polars' Float64 are both IEEE doubles and both call the C libr
 on hundreds of real games and horizons. Only the timelines' sums and ratings are read; the
 per-game arithmetic below mirrors the expressions line by line, in their order:
 ``pipeline._side_features`` (``_side``), ``elo.ratings_at`` (``_elo``), ``features_at``
-(``_vector``); ``features/lookup_ratings.py`` and ``features/lookup_market.py`` mirror the
+(``_derived``); ``features/lookup_ratings.py`` and ``features/lookup_market.py`` mirror the
 lineup and market halves.
 """
 
