@@ -156,7 +156,7 @@ async def test_lookups_equal_the_polars_path_on_real_games(
     assert all(n >= 5 for n in seen.values()), seen  # every kind of game was compared
 
 
-def _feed(rng: random.Random, fact: Target, players: list[str]) -> Target:
+def _feed(rng: random.Random, fact: Target, players: list[str], pitchers: list[str]) -> Target:
     """The game with random announcements (none to three per kind and side, real players
     of other games, short lineups) and random odds snapshots (several sources, equal times,
     missing or invalid prices and lines), all around its cutoff."""
@@ -168,7 +168,8 @@ def _feed(rng: random.Random, fact: Target, players: list[str]) -> Target:
     for side in ("home", "away"):
         for kind in ("starter", "lineup"):
             for at in {around() for _ in range(rng.randrange(4))}:
-                who = rng.sample(players, 1 if kind == "starter" else rng.choice((9, 9, 8)))
+                who = (rng.sample(pitchers, 1) if kind == "starter"
+                       else rng.sample(players, rng.choice((9, 9, 8))))  # fmt: skip
                 announced.append((side, kind, " ".join(who), at))
     prices = (None, -110, -150, 130, 45, -250, 210)
     times = [around() for _ in range(4)]
@@ -255,14 +256,20 @@ async def test_lookups_equal_the_polars_path_on_random_feeds(
             "SELECT DISTINCT unnest(home_lineup) AS p FROM games WHERE season = 2021 LIMIT 60"
         )
     ]
-    compared = moved = 0
+    pitchers = [
+        r["p"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT home_sp_id AS p FROM games WHERE season = 2021 LIMIT 40"
+        )
+    ]
+    compared = moved = rated = 0
     for _ in range(120):
         group = rng.sample(ids, rng.choice((1, 2, 3)))
         now = None
         if rng.random() < 0.5:
             now = datetime(2016 if group[0][3:7] == "2016" else 2021, 7, 1, tzinfo=UTC)
         facts = [
-            _feed(rng, f, real_players)
+            _feed(rng, f, real_players, pitchers)
             for f in await load_facts(conn, group, cutoff_minutes=60, now=now)
         ]
         announced, snapshots = _frames(facts)
@@ -271,9 +278,12 @@ async def test_lookups_equal_the_polars_path_on_random_feeds(
         mine = state.lookup(facts)
         for g in group:
             assert _identical(mine[g], theirs[g]), g
-            moved += bool(mine[g].values[FEATURE_NAMES.index("mkt_home_prob_move")])
+            values = mine[g].values
+            move = values[FEATURE_NAMES.index("mkt_home_prob_move")]
+            moved += bool(not np.isnan(move) and move != 0.0)
+            rated += not np.isnan(values[FEATURE_NAMES.index("home_sp_ra_5")])
             compared += 1
-    assert compared > 200 and moved > 10
+    assert compared > 200 and moved > 10 and rated > 20
 
 
 async def test_live_vectors_of_a_few_games_take_the_lookup_and_agree(
