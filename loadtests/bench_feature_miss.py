@@ -2,8 +2,10 @@
 
 A miss computes a game's vector from PostgreSQL. The peer is the full recomputation
 (``features.online.compute_vectors``: every timeline from 2005 on); the incremental path is
-``features.live.LiveFeatures`` (timelines held in memory, one change query, as-of lookups).
-Both run in the same process against the same database, alternating, for random 2021 games
+``features.live.LiveFeatures.vectors`` (timelines held in memory, one change query, the game's
+facts in one statement, as-of lookups on numpy columns), and beside it the same state through
+the Polars ``features_at`` (``LiveFeatures.frame_vectors``, the path before the lookups).
+All run in the same process against the same database, alternating, for random 2021 games
 as of their cutoff. Every vector is checked equal to the
 peer's, bit for bit. Separately, the cost of folding one new result into the state.
 
@@ -59,7 +61,7 @@ async def main(misses: int, peer_misses: int) -> dict[str, Any]:
     started = time.perf_counter()
     await live.state(conn)
     build_s = time.perf_counter() - started
-    full, incremental = [], []
+    full, incremental, polars = [], [], []
     for i in range(misses):
         game = rng.choice(ids)
         if i < peer_misses:
@@ -69,6 +71,10 @@ async def main(misses: int, peer_misses: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         mine = await live.vectors(conn, [game], now=None)
         incremental.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        framed = await live.frame_vectors(conn, [game], now=None)
+        polars.append((time.perf_counter() - t0) * 1000)
+        assert np.array_equal(mine[game].values, framed[game].values, equal_nan=True), game
         if i < peer_misses:
             assert np.array_equal(mine[game].values, peer[game].values, equal_nan=True), game
     games, results, _ = await load_changes(conn, 0)
@@ -79,6 +85,7 @@ async def main(misses: int, peer_misses: int) -> dict[str, Any]:
         "state_build_s": round(build_s, 3),
         "full_recompute": peer_s,
         "incremental": mine_s,
+        "incremental_polars": _summary(polars),
         "fold_one_result": _summary(folding),
         "speedup_p50": round(peer_s["p50_ms"] / mine_s["p50_ms"], 1),
         "speedup_p99": round(peer_s["p99_ms"] / mine_s["p99_ms"], 1),

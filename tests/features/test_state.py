@@ -15,6 +15,7 @@ import pytest
 
 from features import player_folds
 from features.announced import announced_at
+from features.arrays import TimelineArrays
 from features.definitions import FEATURE_NAMES
 from features.live import LiveFeatures, current_lines
 from features.online import compute_frame, compute_vectors
@@ -195,10 +196,28 @@ async def test_folding_results_in_gives_the_timelines_of_a_build(
             mine, theirs = mine.sort(key, "known_at"), theirs.sort(key, "known_at")
         assert mine.equals(theirs), name
     _same_players(state.timelines, whole)
+    _same_arrays(state.arrays, TimelineArrays.build(whole))
     again = state.apply(history.games, history.results.head(10), 0)
     assert again is not None and again.done.height == done.height  # seen before: skipped
     other = history.results.head(1).with_columns(pl.col("home_score") + 3)
     assert state.apply(history.games, other, 0) is None  # a correction: build afresh
+
+
+def _same_arrays(mine: TimelineArrays, whole: TimelineArrays) -> None:
+    """The numpy columns the lookups read equal those of arrays built from scratch."""
+    for name in ("teams", "pitchers", "parks"):
+        a, b = getattr(mine, name), getattr(whole, name)
+        assert a.keys() == b.keys(), name
+        for key in a:
+            assert a[key].keys() == b[key].keys()
+            assert all(np.array_equal(a[key][c], b[key][c]) for c in a[key]), (name, key)
+    pairs = [(mine.league.cols, whole.league.cols)] + [
+        (getattr(mine, n).cols, getattr(whole, n).cols)
+        for n in ("elo", "batters", "rated_pitchers", "rated_teams", "rated_parks")
+    ]
+    for a, b in pairs:
+        assert a.keys() == b.keys()
+        assert all(a[c].dtype == b[c].dtype and np.array_equal(a[c], b[c]) for c in a)
 
 
 def _same_players(mine: Timelines, whole: Timelines) -> None:
@@ -245,5 +264,6 @@ async def test_results_before_a_later_known_one_fold_on_from_a_checkpoint(
     monkeypatch.undo()
     whole = Timelines.build(done)
     _same_players(state.timelines, whole)
+    _same_arrays(state.arrays, TimelineArrays.build(whole))
     assert state.timelines.league.equals(whole.league)
     assert state.timelines.ratings.equals(whole.ratings)
