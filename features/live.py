@@ -46,6 +46,8 @@ class LiveFeatures:
         self._state: FeatureState | None = None
         self._lock = asyncio.Lock()
         self.rebuilds = 0
+        # set once the worker's first build has ended (built, or failed: a miss builds it)
+        self.warmed = False
 
     async def state(self, conn: Conn) -> FeatureState:
         """The state, with every result written until now folded in."""

@@ -83,12 +83,15 @@ async def health(rt: Runtime, scopes: Scopes) -> JSONResponse:
     responses={503: {"model": Ready | ErrorBody}},
 )
 async def ready(rt: Runtime, request: Request) -> JSONResponse:
-    """Not ready while a dependency is down, or while this worker is shedding API requests
-    (``capacity``): an orchestrator then sends traffic elsewhere."""
+    """Not ready while a dependency is down, while this worker is shedding API requests
+    (``capacity``), or while it builds its feature state at start (``features``): an
+    orchestrator then sends traffic elsewhere."""
     components = await _checks(rt, with_mlflow=False)
     failing = [k for k, v in components.items() if v["status"] != "up"]
     if request.app.state.capacity.saturated():
         failing.append("capacity")
+    if not rt.features.warmed:  # the feature state is still being built at start
+        failing.append("features")
     return JSONResponse(
         {"ready": not failing, "failing": failing}, status_code=503 if failing else 200
     )

@@ -35,12 +35,16 @@ async def resolve_outcomes(db: postgres.Database) -> None:
 
 
 async def build_feature_state(db: postgres.Database, features: LiveFeatures) -> None:
-    """Build the feature state at start, so the first miss does not pay for it."""
+    """Build the feature state at start, so the first miss does not pay for it. The worker is
+    not ready until this has ended: building the timelines' arrays holds the interpreter for
+    seconds, and requests served meanwhile would wait on it."""
     try:
         async with db.connection() as conn:
             await features.state(conn)
     except Exception:  # the first miss builds it then
         log.warning("feature state not built at start", exc_info=True)
+    finally:
+        features.warmed = True
 
 
 async def gauges(logger: PredictionLogger, backend: ModelBackend) -> None:
