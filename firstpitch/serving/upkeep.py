@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from features.live import LiveFeatures
 from firstpitch.serving.metrics import metrics
@@ -14,24 +15,39 @@ from storage import outcomes, postgres
 from storage.prediction_log import PredictionLogger
 
 log = logging.getLogger(__name__)
-RESOLVE_EVERY_S = 2.0  # the background fold of newly logged predictions and results
+# The background fold of newly logged predictions and results: every 2 s, or less often when
+# a fold takes long, so that folding uses at most RESOLVE_SHARE of the time (each fold's cost
+# grows with the games and versions logged since the last: under sustained batches over a
+# season's games it is ~45 us of PostgreSQL's CPU a key), and at least every 30 s.
+RESOLVE_EVERY_S = 2.0
+RESOLVE_AT_MOST_S = 30.0
+RESOLVE_SHARE = 0.02
+
+
+def resolve_pause(took_s: float) -> float:
+    """Seconds until the next fold, after one that took ``took_s``."""
+    return min(RESOLVE_AT_MOST_S, max(RESOLVE_EVERY_S, took_s * (1 / RESOLVE_SHARE - 1)))
 
 
 async def resolve_outcomes(db: postgres.Database) -> None:
     """Keep the outcome queue short, so a statistics request resolves little itself
     (each resolves whatever is still queued before it reads)."""
     outages = OutageLog(log)
+    pause = RESOLVE_EVERY_S
     while True:
-        await asyncio.sleep(RESOLVE_EVERY_S)
+        await asyncio.sleep(pause)
+        started = time.monotonic()
         try:
             async with db.connection() as conn:
                 await outcomes.resolve(conn)
+            pause = resolve_pause(time.monotonic() - started)
         except Exception as exc:
+            pause = RESOLVE_EVERY_S
             dependency = unavailable_dependency(exc)
             if dependency is None:
                 log.exception("resolving outcomes failed")
             else:
-                outages.warn(dependency, f"outcomes resolved again in {RESOLVE_EVERY_S} s", exc)
+                outages.warn(dependency, f"outcomes resolved again in {pause} s", exc)
 
 
 async def build_feature_state(db: postgres.Database, features: LiveFeatures) -> None:

@@ -1,0 +1,51 @@
+"""The background outcome fold: it folds what is logged without a statistics request, and
+waits longer after a long fold so that folding takes a bounded share of the time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from firstpitch.serving import upkeep
+from storage.postgres import Database, create_pool
+from tests.storage.test_outcomes import GAMES, add_games, logged, predictions
+from tests.storage.test_prediction_log import _dsn
+
+
+def test_a_long_fold_is_followed_by_a_longer_pause() -> None:
+    assert upkeep.resolve_pause(0.0) == upkeep.RESOLVE_EVERY_S
+    assert upkeep.resolve_pause(0.01) == upkeep.RESOLVE_EVERY_S
+    # 0.25 s of folding, then 12.25 s of rest: folding is 2 % of the time
+    took = 0.25
+    pause = upkeep.resolve_pause(took)
+    assert took / (took + pause) == pytest.approx(upkeep.RESOLVE_SHARE)
+    assert upkeep.resolve_pause(60.0) == upkeep.RESOLVE_AT_MOST_S
+
+
+async def test_the_background_fold_empties_the_queue(
+    scratch_db: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = scratch_db
+    await add_games(conn)
+    monkeypatch.setattr(upkeep, "RESOLVE_EVERY_S", 0.1)
+    pool = await create_pool(_dsn(conn), max_size=3)
+    task = asyncio.create_task(upkeep.resolve_outcomes(Database(pool, 10)))
+    try:
+        await logged(pool, predictions(random.Random(3), GAMES, 300), tmp_path)
+        queued = "SELECT count(*) FROM prediction_outcome_queue"
+        for _ in range(100):
+            if await conn.fetchval(queued) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await conn.fetchval(queued) == 0
+        folded = await conn.fetchval(
+            "SELECT sum(logged) FROM prediction_outcomes WHERE prediction_type = 'moneyline'")  # fmt: skip
+        assert folded == 300
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pool.close()
