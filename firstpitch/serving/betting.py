@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,14 @@ def expected_value(p: float, american: int) -> float:
     return p * (decimal_odds(american) - 1) - (1 - p)
 
 
+@functools.lru_cache(maxsize=8192)
+def _market(first: float, second: float, method: str) -> tuple[float, float, float, float]:
+    """A two-way line's fair probabilities and decimal odds (a game's line is the same for
+    every request until it moves, so each is worked out once)."""
+    fair = devig([first, second], method)
+    return fair[0], fair[1], decimal_odds(int(first)), decimal_odds(int(second))
+
+
 def recommend(
     market: str,
     sides: tuple[str, str],
@@ -97,16 +106,16 @@ def recommend(
     policy: BettingPolicy,
     line: float | None = None,
 ) -> dict[str, Any]:
-    """Evaluate both sides of a two-way market; report the better one."""
-    base: dict[str, Any] = {
-        "market": market,
-        "devig_method": policy.devig_method,
-        "confidence_required": policy.min_confidence,
-        "minimum_edge": policy.min_edge,
-        "line": line,
-    }
-    if prices[0] is None or prices[1] is None:
-        return base | {
+    """Evaluate both sides of a two-way market; report the better one (the first on a tie
+    of expected values)."""
+    first, second = prices
+    if first is None or second is None:
+        return {
+            "market": market,
+            "devig_method": policy.devig_method,
+            "confidence_required": policy.min_confidence,
+            "minimum_edge": policy.min_edge,
+            "line": line,
             "side": None,
             "odds": None,
             "decimal_odds": None,
@@ -119,28 +128,21 @@ def recommend(
             "recommended": False,
             "reason": "no line known at the cutoff",
         }
-    fair = devig([prices[0], prices[1]], policy.devig_method)
-    probs = (p_first, 1 - p_first)
-    options: list[dict[str, Any]] = []
-    for i in (0, 1):
-        price = int(prices[i])  # type: ignore[arg-type]
-        options.append(
-            {
-                "side": sides[i],
-                "odds": price,
-                "decimal_odds": round(decimal_odds(price), 6),
-                "market_probability": fair[i],
-                "model_probability": probs[i],
-                "edge": probs[i] - fair[i],
-                "expected_value": expected_value(probs[i], price),
-                "kelly_fraction": kelly(probs[i], price),
-            }
-        )
-    best = max(options, key=lambda o: o["expected_value"])
-    conf_ok = best["model_probability"] >= policy.min_confidence
-    edge_ok = best["edge"] >= policy.min_edge
-    recommended = conf_ok and edge_ok and best["expected_value"] > 0
-    size = min(policy.max_bet_fraction, best["kelly_fraction"] * policy.kelly_multiplier)
+    fair_0, fair_1, d_0, d_1 = _market(first, second, policy.devig_method)
+    p_0, p_1 = p_first, 1 - p_first
+    ev_0 = p_0 * (d_0 - 1) - (1 - p_0)  # = expected_value(p, price), kelly(p, price) below
+    ev_1 = p_1 * (d_1 - 1) - (1 - p_1)
+    if ev_1 > ev_0:
+        side, price, d, fair, p, ev = sides[1], int(second), d_1, fair_1, p_1, ev_1
+    else:
+        side, price, d, fair, p, ev = sides[0], int(first), d_0, fair_0, p_0, ev_0
+    b = d - 1
+    kelly_fraction = max(0.0, (b * p - (1 - p)) / b)
+    edge = p - fair
+    conf_ok = p >= policy.min_confidence
+    edge_ok = edge >= policy.min_edge
+    recommended = conf_ok and edge_ok and ev > 0
+    size = min(policy.max_bet_fraction, kelly_fraction * policy.kelly_multiplier)
     reason = (
         "edge and confidence thresholds met"
         if recommended
@@ -150,12 +152,21 @@ def recommend(
         if not conf_ok
         else "no positive expected value"
     )
-    return (
-        base
-        | best
-        | {
-            "recommended_bet_size": size if recommended else 0.0,
-            "recommended": recommended,
-            "reason": reason,
-        }
-    )
+    return {
+        "market": market,
+        "devig_method": policy.devig_method,
+        "confidence_required": policy.min_confidence,
+        "minimum_edge": policy.min_edge,
+        "line": line,
+        "side": side,
+        "odds": price,
+        "decimal_odds": round(d, 6),
+        "market_probability": fair,
+        "model_probability": p,
+        "edge": edge,
+        "expected_value": ev,
+        "kelly_fraction": kelly_fraction,
+        "recommended_bet_size": size if recommended else 0.0,
+        "recommended": recommended,
+        "reason": reason,
+    }

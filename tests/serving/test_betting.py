@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
 
+from features.market import METHODS, decimal_odds, devig
 from firstpitch.serving.betting import (
     BettingPolicy,
     confidence,
@@ -66,3 +70,44 @@ def test_every_devig_method_is_available(method: str) -> None:
                     BettingPolicy(devig_method=method))  # fmt: skip
     assert rec["devig_method"] == method
     assert 0.5 < rec["market_probability"] < 0.57
+
+
+def _plainly(p_first: float, prices: tuple[int, int], policy: BettingPolicy) -> dict[str, Any]:
+    """The recommendation as the module's docstring states it, side by side, with nothing
+    worked out once: what ``recommend`` must equal to the bit, keys in the same order."""
+    fair = devig(list(prices), policy.devig_method)
+    sides: list[dict[str, Any]] = []
+    for i, (name, p) in enumerate((("home", p_first), ("away", 1 - p_first))):
+        price = prices[i]
+        sides.append({"side": name, "odds": price, "decimal_odds": round(decimal_odds(price), 6),
+                      "market_probability": fair[i], "model_probability": p,
+                      "edge": p - fair[i], "expected_value": expected_value(p, price),
+                      "kelly_fraction": kelly(p, price)})  # fmt: skip
+    best = max(sides, key=lambda s: s["expected_value"])  # the first on a tie
+    conf_ok = best["model_probability"] >= policy.min_confidence
+    edge_ok = best["edge"] >= policy.min_edge
+    ok = conf_ok and edge_ok and best["expected_value"] > 0
+    reason = ("edge and confidence thresholds met" if ok else "edge below threshold"
+              if not edge_ok else "confidence below threshold" if not conf_ok
+              else "no positive expected value")  # fmt: skip
+    size = min(policy.max_bet_fraction, best["kelly_fraction"] * policy.kelly_multiplier)
+    return {"market": "moneyline", "devig_method": policy.devig_method,
+            "confidence_required": policy.min_confidence, "minimum_edge": policy.min_edge,
+            "line": None, **best, "recommended_bet_size": size if ok else 0.0,
+            "recommended": ok, "reason": reason}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_recommend_equals_the_plain_arithmetic_to_the_bit(method: str) -> None:
+    rng = random.Random(11)
+    policy = BettingPolicy(devig_method=method)
+    prices = [p for p in range(-400, 401, 5) if abs(p) >= 100]
+    for _ in range(3000):
+        line = (rng.choice(prices), rng.choice(prices))
+        p = rng.choice([rng.random(), 0.5, round(rng.random(), 2)])
+        got = recommend("moneyline", ("home", "away"), p, line, policy)
+        want = _plainly(p, line, policy)
+        assert list(got.items()) == list(want.items()), (p, line)
+    # a tie of expected values takes the first side, as max() does
+    tied = recommend("moneyline", ("home", "away"), 0.5, (-110, -110), policy)
+    assert tied["side"] == "home"
