@@ -26,7 +26,7 @@ from firstpitch.api.schemas import (
     PredictRequest,
     TodayResponse,
 )
-from firstpitch.serving import betting
+from firstpitch.serving import betting, shaping
 from firstpitch.serving.catalog import TARGET_OF
 from firstpitch.serving.errors import GameCalledOff, NoPrediction
 from firstpitch.serving.runtime import ApiRuntime
@@ -102,17 +102,9 @@ async def cached_prediction(
     cached = await predictor.cache.get_many([game_id])
     if game_id in cached:
         entry = cached[game_id]
-        rt.logger.log(
-            predictor._record(
-                entry,
-                name,
-                "get",
-                rid,
-                rt.clock.now(),
-                True,
-                (time.perf_counter() - started) * 1000,
-            )
-        )
+        base = predictor.record_base(name, "get", rid, rt.clock.now())
+        latency_ms = (time.perf_counter() - started) * 1000
+        rt.logger.log(shaping.record(base, entry, True, latency_ms))
         return fast_json(predictor.respond(entry, name, target, cache_hit=True))
     async with rt.db.connection() as conn:
         row = await q.latest_logged(conn, game_id, name)

@@ -171,12 +171,12 @@ class Predictor:
             check_predictable(entry, now)
         latency_ms = (time.perf_counter() - started) * 1000
         responses, records = [], []
+        base = self.record_base(name, endpoint, request_id, now)
         for game_id in game_ids:
             entry = entries[game_id]
-            responses.append(self.respond(entry, name, target, cache_hit=game_id in hits))
-            records.append(
-                self._record(entry, name, endpoint, request_id, now, game_id in hits, latency_ms)
-            )
+            hit = game_id in hits
+            responses.append(self.respond(entry, name, target, cache_hit=hit))
+            records.append(shaping.record(base, entry, hit, latency_ms))
             if game_id in scored:  # a challenger scored it: logged once, not served
                 records += shadow.records(records[-1], entry, scored.pop(game_id), self.policy)
         self.logger.log_many(records)
@@ -236,26 +236,10 @@ class Predictor:
     ) -> dict[str, Any]:
         return shaping.respond(entry, self.served, self.policy, name, target, cache_hit=cache_hit)
 
-    def _record(
-        self,
-        entry: dict[str, Any],
-        name: str,
-        endpoint: str,
-        request_id: str,
-        now: datetime,
-        cache_hit: bool,
-        latency_ms: float,
+    def record_base(
+        self, name: str, endpoint: str, request_id: str, now: datetime
     ) -> dict[str, Any]:
-        return shaping.record(
-            self.served,
-            self.policy_settings,
-            entry,
-            name,
-            endpoint,
-            request_id,
-            now,
-            cache_hit,
-            latency_ms,
+        """What the log records of one request share (``shaping.record`` adds each game's)."""
+        return shaping.record_base(
+            self.served, self.policy_settings, name, endpoint, request_id, now
         )
-
-    record = _record  # what a served prediction logs (re-pricing logs its own)

@@ -53,7 +53,7 @@ import redis.asyncio as aioredis
 
 from features import store as feature_store
 from firstpitch.clock import Clock
-from firstpitch.serving import events, pricing, shadow
+from firstpitch.serving import events, pricing, shadow, shaping
 from firstpitch.serving.freshness import PREDICTABLE_AHEAD
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.predictor import Predictor
@@ -185,11 +185,12 @@ class Repricer:
         vectors, entries = await predictor.refresh(ids, now, scored)
         name = self.default_model
         target = predictor.served.target_of(name)
+        base = predictor.record_base(name, "feed", rid, now)
         out = []
         for g in ids:
             vector, entry = vectors[g], entries[g]
             answer = predictor.respond(entry, name, target, cache_hit=False)
-            record = predictor.record(entry, name, "feed", rid, now, False, 0.0)
+            record = shaping.record(base, entry, False, 0.0)
             current = pricing.reprice(entry["home_ml_probability"],
                                       entry["total_over_probability"],
                                       entry["odds_used"].get("open_total"), prices.get(g, {}),

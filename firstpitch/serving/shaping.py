@@ -153,42 +153,49 @@ def respond(
     return out
 
 
-def record(
+def record_base(
     served: ServedModels,
     policy_settings: dict[str, Any],
-    entry: dict[str, Any],
     name: str,
     endpoint: str,
     request_id: str,
     now: datetime,
-    cache_hit: bool,
-    latency_ms: float,
 ) -> dict[str, Any]:
-    """The log record of a served prediction (``storage/log_records.py``'s columns)."""
+    """What the log records of one request share (worked out once a request)."""
     info = served.info
     return {
-        "record_id": new_record_id(),
         "request_id": request_id,
         "endpoint": endpoint,
-        "game_id": entry["game_id"],
         "model_name": name,
         "model_version": info[served.target_of(name)]["version"],
         "home_model_version": info["home_win"]["version"],
         "total_model_version": info["total_over"]["version"],
+        "predicted_at": now.isoformat(),
+        "policy": policy_settings,
+        "shadow": False,
+    }
+
+
+def record(
+    base: dict[str, Any], entry: dict[str, Any], cache_hit: bool, latency_ms: float
+) -> dict[str, Any]:
+    """The log record of a served prediction (``storage/log_records.py``'s columns): the
+    request's ``base`` (``record_base``) and the game's answer ``entry``."""
+    p_home, p_over = entry["home_ml_probability"], entry["total_over_probability"]
+    return base | {
+        "record_id": new_record_id(),
+        "game_id": entry["game_id"],
         "feature_version": entry["feature_version"],
         "feature_hash": entry["feature_hash"],
         "feature_as_of": entry["feature_as_of"],
         "feature_cutoff": entry["feature_cutoff_time"],
-        "predicted_at": now.isoformat(),
         "cache_hit": cache_hit,
-        "home_ml_probability": entry["home_ml_probability"],
-        "total_over_probability": entry["total_over_probability"],
-        "home_ml_confidence": betting.confidence(entry["home_ml_probability"]),
-        "total_over_confidence": betting.confidence(entry["total_over_probability"]),
+        "home_ml_probability": p_home,
+        "total_over_probability": p_over,
+        "home_ml_confidence": betting.confidence(p_home),
+        "total_over_confidence": betting.confidence(p_over),
         "odds_used": entry["odds_used"],
         "recommendations": entry["betting_recommendations"],
         "latency_ms": latency_ms,
         "feature_vector": entry.get("feature_vector"),  # absent in older cache entries
-        "policy": policy_settings,
-        "shadow": False,
     }
