@@ -73,3 +73,4 @@ bench: setup
 	$(PY) loadtests/bench_model_stats.py
 	$(PY) loadtests/bench_stream.py
 	$(PY) loadtests/bench_shadow.py
+	$(PY) loadtests/bench_workers.py

@@ -75,6 +75,7 @@ def decode(raw: bytes) -> FeatureVector:
         if meta.get(name) is not None:
             meta[name] = _time(meta[name])
     values = np.frombuffer(data["x"], dtype="<f8").astype(np.float64)
+    values.flags.writeable = False  # a decoded vector may be shared (``Decoded``)
     return FeatureVector(
         game_id=data["g"],
         feature_version=data["v"],
@@ -87,10 +88,31 @@ def decode(raw: bytes) -> FeatureVector:
     )
 
 
+class Decoded:
+    """Vectors decoded from their stored bytes, at most ``capacity`` (then it starts again):
+    every request for a game reads the same bytes until its features change, and decoding
+    them (times, metadata, the array) costs ~12 us a vector against ~0.5 us for this lookup.
+    Keyed by the bytes themselves, so a vector written again with other values is decoded
+    afresh; the vectors are immutable (their arrays read-only), so sharing them is safe."""
+
+    def __init__(self, capacity: int = 4096) -> None:  # a season's games, ~15 MB
+        self.capacity = capacity
+        self._held: dict[bytes, FeatureVector] = {}
+
+    def __call__(self, raw: bytes) -> FeatureVector:
+        vector = self._held.get(raw)
+        if vector is None:
+            if len(self._held) >= self.capacity:
+                self._held.clear()
+            vector = self._held[raw] = decode(raw)
+        return vector
+
+
 class FeatureStore:
     def __init__(self, client: aioredis.Redis, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
+        self.decoded = Decoded()
 
     async def write(self, vectors: Iterable[FeatureVector], batch: int = 1000) -> int:
         """Pipelined bulk write; returns how many vectors were written."""
@@ -118,7 +140,7 @@ class FeatureStore:
         for game_id, raw in zip(game_ids, raws, strict=True):
             if raw is None:
                 continue
-            vector = decode(raw if isinstance(raw, bytes) else raw.encode())
+            vector = self.decoded(raw if isinstance(raw, bytes) else raw.encode())
             if vector.feature_version != version or vector.game_id != game_id:
                 raise FeatureVersionMismatch(game_id, vector.feature_version, version)
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,6 +68,26 @@ class FeatureVector:
     values: npt.NDArray[np.float64]
     meta: GameMeta
     names: tuple[str, ...] = field(default=FEATURE_NAMES)
+
+    # Worked out once a vector (a stored vector is decoded once and shared, features/store.py)
+    @functools.cached_property
+    def raw(self) -> bytes:
+        """The values as float64 little-endian bytes: what is hashed, logged and replayed."""
+        return self.values.astype("<f8").tobytes()
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """The SHA-256 of ``raw``, hex: the log's ``feature_hash``."""
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @functools.cached_property
+    def times(self) -> tuple[str, str, str]:
+        """First pitch, as-of and cutoff, ISO 8601."""
+        return (
+            self.meta.scheduled_start.isoformat(),
+            self.as_of.isoformat(),
+            self.cutoff.isoformat(),
+        )
 
     def features(self) -> dict[str, float | None]:
         return {

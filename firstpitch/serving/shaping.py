@@ -3,7 +3,6 @@ record the log keeps, from the champions served (``ServedModels``)."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,7 +46,7 @@ class ServedModels:
 
 
 def feature_hash(vector: FeatureVector) -> str:
-    return hashlib.sha256(vector.values.astype("<f8").tobytes()).hexdigest()
+    return vector.digest
 
 
 def entry(
@@ -61,7 +60,7 @@ def entry(
     recommendations under ``policy``, the vector's bytes, an explanation if asked."""
     meta = vector.meta
     p_home, p_over = float(probs[0]), float(probs[1])
-    raw = vector.values.astype("<f8").tobytes()  # float64, little-endian: what is hashed
+    start, as_of, cutoff = vector.times
     odds = {
         "open_ml_home": meta.open_ml_home,
         "open_ml_away": meta.open_ml_away,
@@ -74,18 +73,18 @@ def entry(
         "home_team": meta.home_team,
         "away_team": meta.away_team,
         "game_date": meta.game_date,
-        "scheduled_start": meta.scheduled_start.isoformat(),
+        "scheduled_start": start,
         "prediction_timestamp": now.isoformat(),
         "feature_version": vector.feature_version,
-        "feature_as_of": vector.as_of.isoformat(),
-        "feature_cutoff_time": vector.cutoff.isoformat(),
-        "feature_hash": hashlib.sha256(raw).hexdigest(),  # = feature_hash(vector)
+        "feature_as_of": as_of,
+        "feature_cutoff_time": cutoff,
+        "feature_hash": vector.digest,  # = feature_hash(vector)
         "home_ml_probability": p_home,
         "total_over_probability": p_over,
         "odds_used": odds,
         "betting_recommendations": betting.recommendations(p_home, p_over, odds, policy),
         # what a replay of the prediction recomputes it from (float64, little-endian)
-        "feature_vector": raw,
+        "feature_vector": vector.raw,
     }
     if contribs is not None:
         entry["explanation"] = {t: explain(contribs[k], vector) for k, t in enumerate(TARGETS)}

@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from features.online import compute_vectors
-from features.store import FeatureStore, FeatureVersionMismatch, encode, key
+from features.store import Decoded, FeatureStore, FeatureVersionMismatch, encode, key
 from storage.postgres import connect
 
 IDS = ["TBA201907040", "TOR201907040", "CHN202104010"]
@@ -73,3 +73,29 @@ async def test_vector_of_another_feature_version_is_refused(
     await redis_client.set(key(current, IDS[0]), encode(other))
     with pytest.raises(FeatureVersionMismatch, match=r"fs-0\.0\.0"):
         await FeatureStore(redis_client, ttl_s=600).read([IDS[0]], current)
+
+
+async def test_a_vector_written_again_with_other_values_is_read_afresh(
+    redis_client: aioredis.Redis, vectors: dict
+) -> None:
+    store = FeatureStore(redis_client, ttl_s=600)
+    await store.write(vectors.values())
+    version = vectors[IDS[0]].feature_version
+    first, _ = await store.read(IDS, version)
+    again, _ = await store.read(IDS, version)
+    assert all(again[g] is first[g] for g in IDS)  # the same bytes: decoded once
+    with pytest.raises(ValueError):  # shared, so never changed in place
+        first[IDS[0]].values[0] = 1.0
+    moved = replace(vectors[IDS[0]], values=vectors[IDS[0]].values + 1.0)
+    await store.write([moved])
+    now, _ = await store.read(IDS, version)
+    assert np.array_equal(now[IDS[0]].values, moved.values, equal_nan=True)
+    assert now[IDS[1]] is first[IDS[1]]
+
+
+def test_decoded_vectors_are_bounded(vectors: dict) -> None:
+    decoded = Decoded(capacity=2)
+    raws = [encode(v) for v in vectors.values()]
+    for raw in raws:
+        assert decoded(raw).game_id in IDS
+    assert len(decoded._held) <= 2
