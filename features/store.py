@@ -95,7 +95,7 @@ class Decoded:
     Keyed by the bytes themselves, so a vector written again with other values is decoded
     afresh; the vectors are immutable (their arrays read-only), so sharing them is safe."""
 
-    def __init__(self, capacity: int = 4096) -> None:  # a season's games, ~15 MB
+    def __init__(self, capacity: int = 4096) -> None:  # a season's games; 3.3 KB a vector
         self.capacity = capacity
         self._held: dict[bytes, FeatureVector] = {}
 
