@@ -30,9 +30,9 @@ def ingest(
 
     from firstpitch.runtime import resolve_endpoints
     from ingest.errors import DataDirError, IngestError
+    from ingest.files import locate_files
     from ingest.history_cut import keep_before
     from ingest.loader import ingest as run_ingest
-    from ingest.loader import locate_files
     from storage.postgres import connect
 
     settings = load_settings(data_dir=data_dir)

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from storage import state_paths
+
+PROJECT_ROOT = state_paths.PROJECT_ROOT
 
 
 def _default_data_dir() -> Path:
@@ -34,7 +36,7 @@ class Settings(BaseSettings):
     """MLflow tracking URI; unset uses a local store in the state directory."""
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Raw data: retrosheet/ game logs and odds/ workbooks."""
-    state_dir: Path = PROJECT_ROOT / ".state"
+    state_dir: Path = state_paths.DEFAULT_STATE_DIR
     """Embedded servers' data, the MLflow store and the BentoML home."""
     now: datetime | None = None
     """Pins the clock (ISO-8601); unset means real time."""
@@ -221,13 +223,11 @@ class Settings(BaseSettings):
 
     @property
     def mlflow_uri(self) -> str:
-        if self.mlflow_tracking_uri:
-            return self.mlflow_tracking_uri
-        return f"sqlite:///{self.state_dir / 'mlflow' / 'mlflow.db'}"
+        return state_paths.mlflow_uri(self.mlflow_tracking_uri, self.state_dir)
 
     @property
     def mlflow_artifacts(self) -> Path:
-        return self.state_dir / "mlflow" / "artifacts"
+        return state_paths.mlflow_artifacts(self.state_dir)
 
     @property
     def spill_path(self) -> Path:

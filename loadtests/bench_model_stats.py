@@ -1,6 +1,7 @@
 """Benchmark: what the model-statistics endpoints cost on a large prediction log, read from
 the maintained outcomes (migration 0006) against the scan of the log they replaced (its
-queries, kept here verbatim as the peer), in the same run against the same server.
+queries, kept verbatim as the peer in ``loadtests/model_stats_scan.py``), in the same run
+against the same server.
 
 It builds a log of ``--records`` predictions (1.7 M by default: 60 days of 15 games, two
 home-win versions and one total version, ~1,900 records a game) through the shipped writer
@@ -9,7 +10,8 @@ then the queries of ``/models/{name}/performance``, ``/models/leaderboard`` and
 ``/models/{name}/recent-predictions`` both ways, interleaved, and the leaderboard with its
 head-to-head (version 2 as the challenger of 1, on the same games) against without. Each new-path figure includes
 the resolve every request makes first (an empty queue, as between background folds), and
-one resolve with a queue of fresh records is timed too.
+one resolve with a queue of fresh records is timed too. The games and the log are made by
+``loadtests/model_stats_data.py``.
 
 Usage: .venv/bin/python loadtests/bench_model_stats.py [--records 1700000] [--repeat 7] [--json]
 """
@@ -18,155 +20,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import numpy as np
 
-from features.market import decimal_odds
 from firstpitch.serving import head_to_head
 from loadtests.harness.reports import print_figures
 from loadtests.harness.stack import scratch_postgres
+from loadtests.model_stats_data import DAYS, NOW, PER_DAY, load_games, load_log
+from loadtests.model_stats_scan import scan_latest, scan_performance
 from storage import outcomes
-from storage.log_records import new_record_id
 from storage.postgres import connect, create_pool, migrate
-from storage.prediction_log import PredictionLogger
-from training.metrics import scores
-
-START = datetime(2021, 6, 1, 17, 5, tzinfo=UTC)
-DAYS, PER_DAY = 60, 15
-NOW = START + timedelta(days=DAYS)
-
-# ------------------------------------------------------------- the peer: the former scan
-VERSION_COLUMN = {"moneyline": "home_model_version", "total": "total_model_version"}
-LATEST_SQL = """
-SELECT DISTINCT ON (p.game_id, p.{version_col})
-       p.game_id, p.{version_col} AS version, p.predicted_at, p.home_ml_probability,
-       p.total_over_probability, p.home_ml_confidence, p.total_over_confidence, p.odds_used,
-       p.recommendations, p.cache_hit, p.model_name,
-       r.home_score, r.away_score, (r.known_at <= $2) AS final,
-       o.close_ml_home, o.close_ml_away, o.close_total, o.close_over_price, o.close_under_price
-FROM prediction_log p
-LEFT JOIN game_results r ON r.game_id = p.game_id AND r.known_at <= $2
-LEFT JOIN odds o ON o.game_id = p.game_id
-WHERE p.predicted_at >= $1 AND p.predicted_at <= $2 {version_filter}
-ORDER BY p.game_id, p.{version_col}, p.predicted_at DESC
-"""
-
-
-async def scan_latest(
-    conn: asyncpg.Connection, ptype: str, days: int, version: str | None = None
-) -> list[dict[str, Any]]:
-    col = VERSION_COLUMN[ptype]
-    args: list[Any] = [NOW - timedelta(days=days), NOW]
-    where = ""
-    if version is not None:
-        where = f"AND p.{col} = $3"
-        args.append(version)
-    rows = await conn.fetch(LATEST_SQL.format(version_col=col, version_filter=where), *args)
-    out = []
-    for row in rows:
-        d = dict(row)
-        d["odds_used"] = json.loads(d["odds_used"])
-        d["recommendations"] = json.loads(d["recommendations"])
-        out.append(d)
-    return out
-
-
-def scan_performance(rows: list[dict[str, Any]], ptype: str) -> dict[str, Any]:
-    """The former Python aggregation (outcome, scores, ROI, CLV), condensed."""
-    key = "home_ml_probability" if ptype == "moneyline" else "total_over_probability"
-    ys, ps, profits = [], [], []
-    for r in rows:
-        if r["home_score"] is None:
-            continue
-        y = int(r["home_score"] > r["away_score"])
-        ys.append(y)
-        ps.append(r[key])
-        bet = r["recommendations"]["moneyline" if ptype == "moneyline" else "total"]
-        if bet.get("recommended"):
-            won = y == 1 if bet["side"] in ("home", "over") else y == 0
-            profits.append(bet["decimal_odds"] - 1 if won else -1.0)
-            if r["close_ml_home"] is not None:
-                decimal_odds(r["close_ml_home"])
-    if not ys:
-        return {"resolved": 0}
-    figures = scores(np.array(ys, dtype=np.float64), np.array(ps, dtype=np.float64))
-    return figures | {"roi": sum(profits) / len(profits) if profits else None}
-
-
-# ------------------------------------------------------------------------- the data
-def game_id(i: int) -> str:
-    day = START + timedelta(days=i // PER_DAY)
-    return f"T{i % PER_DAY:02d}{day:%Y%m%d}0"
-
-
-async def load_games(conn: asyncpg.Connection) -> None:
-    rows: list[tuple[Any, ...]] = []
-    results: list[tuple[Any, ...]] = []
-    snaps: list[tuple[Any, ...]] = []
-    for i in range(DAYS * PER_DAY):
-        start = START + timedelta(days=i // PER_DAY, minutes=10 * (i % PER_DAY))
-        g = game_id(i)
-        rows.append((g, start.date(), 2021, 0, "regular", "Tue", "AWY", "HOM", "N", "P01",
-                     "America/New_York", start, [], [], "bench", i))  # fmt: skip
-        if start + timedelta(hours=3) < NOW:
-            results.append(
-                (g, start + timedelta(hours=3), i % 7, (i * 3) % 7 + (i % 7 == (i * 3) % 7))
-            )
-        snaps.append((g, "moneyline", "book", start - timedelta(hours=8), -120, 110))
-        snaps.append((g, "moneyline", "book", start, -135 + i % 20, 120))
-    await conn.copy_records_to_table("games", records=rows, columns=[
-        "game_id", "game_date", "season", "game_num", "game_type", "day_of_week", "away_team",
-        "home_team", "day_night", "park_id", "park_tz", "scheduled_start", "away_lineup",
-        "home_lineup", "source_file", "source_line"])  # fmt: skip
-    await conn.copy_records_to_table("game_results", records=results,
-                                     columns=["game_id", "known_at", "away_score", "home_score"])  # fmt: skip
-    await conn.copy_records_to_table("odds_snapshots", records=snaps, columns=[
-        "game_id", "market", "source", "observed_at", "home_price", "away_price"])  # fmt: skip
-
-
-def sample(i: int, n: int) -> dict[str, Any]:
-    g = i * DAYS * PER_DAY // n  # records in game order, ~n / games each
-    start = START + timedelta(days=g // PER_DAY, minutes=10 * (g % PER_DAY))
-    at = start - timedelta(hours=30) + timedelta(seconds=(i * 7919) % 100_000)
-    p = 0.35 + (i % 97) / 240
-    rec = {"market": "moneyline", "side": "home" if p > 0.5 else "away", "line": None,
-           "decimal_odds": 1.909091, "recommended": i % 3 == 0, "recommended_bet_size": 0.01,
-           "edge": 0.03}  # fmt: skip
-    return {
-        "record_id": new_record_id(), "request_id": f"b{i // 50}", "endpoint": "batch",
-        "game_id": game_id(g), "model_name": "firstpitch-home-win",
-        "model_version": "2" if i % 2 else "1", "home_model_version": "2" if i % 2 else "1",
-        "total_model_version": "1", "feature_version": "fs", "feature_hash": "ab" * 32,
-        "feature_as_of": at.isoformat(), "feature_cutoff": at.isoformat(),
-        "predicted_at": at.isoformat(), "cache_hit": bool(i % 2), "home_ml_probability": p,
-        "total_over_probability": 1 - p, "home_ml_confidence": max(p, 1 - p),
-        "total_over_confidence": max(p, 1 - p),
-        "odds_used": {"open_ml_home": -120, "open_ml_away": 110, "open_total": 8.5},
-        "recommendations": {"moneyline": rec, "total": rec | {"market": "total", "side": "over",
-                                                                "line": 8.5}},
-        "latency_ms": 1.0,
-    }  # fmt: skip
-
-
-async def load_log(pool: asyncpg.Pool, n: int, spill: Path, offset: int = 0) -> float:
-    logger = PredictionLogger(pool, spill, max_records=60_000, max_bytes=1 << 32, writers=2)
-    logger.start()
-    started = time.perf_counter()
-    for lo in range(0, n, 50_000):
-        logger.log_many([sample(offset + i, offset + n) for i in range(lo, min(n, lo + 50_000))])
-        assert await logger.flush(600)
-    rate = n / (time.perf_counter() - started)
-    await logger.close()
-    return rate
-
 
 # what migration 0006 does to the log it finds
 EXISTING_LOG = """

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ingest.files import locate_files
 from ingest.join import GameKey, join_odds
-from ingest.loader import OPENING_LINE_LOCAL, locate_files
 from ingest.odds import OddsGame, read_workbook, season_of
 from ingest.retrosheet import ParsedGame, parse_game_log
+from ingest.workbooks import OPENING_LINE_LOCAL
 
 # "cutoff" is no feed record: at a game's cutoff the replay asks for its prediction, as a
 # client freezing its view would; that prediction's features are the game's as of its cutoff.

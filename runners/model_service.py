@@ -14,9 +14,9 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from firstpitch.settings import Settings
 from runners import bentoml_fixes, heap
 from runners.champions import explain_all, load_champions, predict_all
+from runners.settings import ModelServiceSettings
 from runners.versions import VersionedBoosters, explain_versioned, predict_versioned
 
 
@@ -42,7 +42,7 @@ class ModelService:
 
     def __init__(self) -> None:
         self.models = load_champions()
-        settings = Settings()
+        settings = ModelServiceSettings()
         # any other version (a new champion, a challenger) is loaded on its first request
         self.versions = VersionedBoosters(settings.mlflow_uri, settings.mlflow_artifacts)
         for model in self.models.values():

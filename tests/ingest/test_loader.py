@@ -187,7 +187,7 @@ async def test_changed_file_is_reloaded_whole(
 
 
 def test_wrong_data_directory_is_a_clear_error(tmp_path: Path) -> None:
-    from ingest.loader import locate_files
+    from ingest.files import locate_files
 
     with pytest.raises(DataDirError, match="no retrosheet/ folder"):
         locate_files(tmp_path, {2021})

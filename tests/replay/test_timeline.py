@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from ingest.feed_records import validate
-from ingest.loader import locate_files
+from ingest.files import locate_files
 from ingest.retrosheet import parse_game_log
 from replay.timeline import build, steps
 
