@@ -74,3 +74,4 @@ bench: setup
 	$(PY) loadtests/bench_stream.py
 	$(PY) loadtests/bench_shadow.py
 	$(PY) loadtests/bench_workers.py
+	$(PY) loadtests/bench_per_game.py
