@@ -8,7 +8,6 @@ the API retries any shed request (see ``firstpitch/serving/models.py``).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import bentoml
@@ -19,30 +18,25 @@ from runners.champions import explain_all, load_champions, predict_all
 from runners.settings import ModelServiceSettings
 from runners.versions import VersionedBoosters, explain_versioned, predict_versioned
 
-
-def _env_bool(name: str, default: bool) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
-
-
 bentoml_fixes.apply()
-BATCHING = _env_bool("FIRSTPITCH_BATCHING", True)
-MAX_BATCH_SIZE = int(os.environ.get("FIRSTPITCH_MAX_BATCH_SIZE", "128"))
-MAX_LATENCY_MS = int(os.environ.get("FIRSTPITCH_MAX_LATENCY_MS", "1000"))
-WORKERS = int(os.environ.get("FIRSTPITCH_MODEL_WORKERS", "1"))
+SETTINGS = ModelServiceSettings()  # the decorators below need it when the module loads
+BATCHING = SETTINGS.batching
+MAX_BATCH_SIZE = SETTINGS.max_batch_size
+MAX_LATENCY_MS = SETTINGS.max_latency_ms
 
 
 @bentoml.service(
     name="firstpitch-models",
-    workers=WORKERS,
+    workers=SETTINGS.model_workers,
     traffic={"timeout": 30},
-    logging={"access": {"enabled": _env_bool("FIRSTPITCH_ACCESS_LOG", False)}},
+    logging={"access": {"enabled": SETTINGS.access_log}},
 )
 class ModelService:
     """Loads the champions from the BentoML model store; predicts and explains."""
 
     def __init__(self) -> None:
         self.models = load_champions()
-        settings = ModelServiceSettings()
+        settings = SETTINGS
         # any other version (a new champion, a challenger) is loaded on its first request
         self.versions = VersionedBoosters(settings.mlflow_uri, settings.mlflow_artifacts)
         for model in self.models.values():

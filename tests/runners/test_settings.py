@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from firstpitch.settings import Settings
 from runners.settings import ModelServiceSettings
@@ -52,3 +53,42 @@ def test_both_read_the_environment_with_the_same_rules() -> None:
     assert {k: ModelServiceSettings.model_config.get(k) for k in keys} == {
         k: Settings.model_config.get(k) for k in keys
     }
+
+
+SERVICE_VARIABLES = ("FIRSTPITCH_BATCHING", "FIRSTPITCH_MAX_BATCH_SIZE",
+                     "FIRSTPITCH_MAX_LATENCY_MS", "FIRSTPITCH_MODEL_WORKERS",
+                     "FIRSTPITCH_ACCESS_LOG")  # fmt: skip
+SERVICE_CASES = {
+    "unset": {},
+    "empty": dict.fromkeys(SERVICE_VARIABLES, ""),
+    "off": {"FIRSTPITCH_BATCHING": "false", "FIRSTPITCH_ACCESS_LOG": "0"},
+    "on, upper case": {"FIRSTPITCH_BATCHING": "TRUE", "FIRSTPITCH_ACCESS_LOG": "Yes"},
+    "tuned": {
+        "FIRSTPITCH_MAX_BATCH_SIZE": "64",
+        "FIRSTPITCH_MAX_LATENCY_MS": "250",
+        "FIRSTPITCH_MODEL_WORKERS": "2",
+    },
+}
+
+
+@pytest.mark.parametrize("env", SERVICE_CASES.values(), ids=SERVICE_CASES.keys())
+def test_the_model_service_reads_its_batcher_and_workers_as_the_settings_do(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    api, models = Settings(), ModelServiceSettings()
+    for field in ("batching", "max_batch_size", "max_latency_ms", "model_workers", "access_log"):
+        assert getattr(models, field) == getattr(api, field), field
+    if env.get("FIRSTPITCH_BATCHING") == "":  # empty is unset: batching stays on
+        assert models.batching is True
+
+
+def test_a_value_that_is_not_a_boolean_stops_the_model_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FIRSTPITCH_BATCHING", "sometimes")
+    with pytest.raises(ValidationError, match="batching"):
+        ModelServiceSettings()
