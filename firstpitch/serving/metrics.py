@@ -20,6 +20,7 @@ class Metrics:
     log_queue_depth: Any  # Gauge
     log_queue_bytes: Any  # Gauge
     log_spill_bytes: Any  # Gauge
+    shadow_queue_games: Any  # Gauge
     model_retries: Any  # Counter
     rejected: Any  # Counter[reason]: unauthenticated, forbidden, rate_limited, shed, too_large
     dependency_errors: Any  # Counter[dependency]
@@ -84,6 +85,11 @@ def metrics() -> Metrics:
                 "firstpitch_log_spill_bytes",
                 "Bytes of prediction records in spill files, waiting to be replayed",
                 multiprocess_mode="livemax",
+            ),
+            shadow_queue_games=Gauge(
+                "firstpitch_shadow_queue_games",
+                "Served games waiting for their challengers to score them in shadow",
+                multiprocess_mode="livesum",
             ),
             model_retries=Counter(
                 "firstpitch_model_retries_total", "Model-service calls retried (shed or connection)"

@@ -42,6 +42,7 @@ from firstpitch.serving.freshness import (
 )
 from firstpitch.serving.metrics import metrics, observe_many
 from firstpitch.serving.models import ModelBackend
+from firstpitch.serving.shadow_queue import ShadowQueue, Waiting
 from firstpitch.serving.shaping import ServedModels
 from firstpitch.settings import Settings
 from storage import live_queries
@@ -65,10 +66,13 @@ class Predictor:
         logger: PredictionLogger,
         features: LiveFeatures | None = None,
         challengers: tuple[shadow.Challenger, ...] = (),
+        shadows: ShadowQueue | None = None,
     ) -> None:
         self.settings, self.clock, self.store, self.cache = settings, clock, store, cache
         self.db, self.models, self.served, self.logger = db, models, served, logger
         self.challengers = challengers
+        # challengers score after the response (without a queue: before it, the same way)
+        self.shadows = shadows or ShadowQueue(logger)
         self.features = features or LiveFeatures(settings.cutoff_minutes)
         self.policy = betting.BettingPolicy.from_settings(settings)
         self.policy_settings = self.policy.settings()
@@ -164,9 +168,9 @@ class Predictor:
         metrics().cache.labels("hit").inc(len(hits))
         metrics().cache.labels("miss").inc(len(misses))
         entries = dict(hits)
-        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] = {}
+        rows: dict[str, np.ndarray] = {}
         if misses:
-            entries.update(await self._compute(misses, now, explain, scored))
+            entries.update(await self._compute(misses, now, explain, rows))
         for entry in entries.values():
             check_predictable(entry, now)
         latency_ms = (time.perf_counter() - started) * 1000
@@ -177,24 +181,46 @@ class Predictor:
             hit = game_id in hits
             responses.append(self.respond(entry, name, target, cache_hit=hit))
             records.append(shaping.record(base, entry, hit, latency_ms))
-            if game_id in scored:  # a challenger scored it: logged once, not served
-                records += shadow.records(records[-1], entry, scored.pop(game_id), self.policy)
         self.logger.log_many(records)
+        if rows and self.challengers:  # scored in shadow once answered, each game once
+            await self._shadow(game_ids, hits, entries, records, rows)
         metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
         return responses
+
+    async def _shadow(
+        self,
+        game_ids: list[str],
+        hits: dict[str, dict[str, Any]],
+        entries: dict[str, dict[str, Any]],
+        records: list[dict[str, Any]],
+        rows: dict[str, np.ndarray],
+    ) -> None:
+        """Queue the computed games (each once, however often asked) for the challengers."""
+        served, answers, picked = [], [], []
+        for game_id, record in zip(game_ids, records, strict=True):
+            if game_id not in hits and game_id in rows:
+                served.append(record)
+                answers.append(entries[game_id])
+                picked.append(rows.pop(game_id))
+        waiting = Waiting(
+            self.models, self.challengers, self.policy, served, answers, np.vstack(picked)
+        )
+        await self.shadows.submit(waiting)
 
     async def _compute(
         self,
         game_ids: list[str],
         now: datetime,
         explain: bool,
-        scored: dict[str, list[tuple[shadow.Challenger, np.ndarray]]] | None = None,
+        rows: dict[str, np.ndarray] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """The games' answers by the champions; with ``scored``, the challengers' too (in
-        the same model call), game -> [(challenger, its probabilities)]."""
+        """The games' answers by the champions (with ``rows``: each game's feature row put
+        there, for its challengers)."""
         vectors = await self.vectors(game_ids, now)
         x = np.vstack([vectors[g].values for g in game_ids])
-        probs = await self._score(x, game_ids, scored)
+        probs = await self.models.predict(x)
+        if rows is not None:
+            rows.update(zip(game_ids, x, strict=True))
         contribs = await self.models.explain(x) if explain else None
         entries, to_cache = {}, []
         for i, game_id in enumerate(game_ids):

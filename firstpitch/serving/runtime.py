@@ -33,6 +33,7 @@ from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.repricing import Repricer
 from firstpitch.serving.reproduce import Replayer
+from firstpitch.serving.shadow_queue import ShadowQueue
 from firstpitch.settings import Settings
 from runners import heap
 from runners.versions import VersionedBoosters
@@ -71,6 +72,7 @@ class ApiRuntime:
     hub: Hub
     reader: aioredis.Redis  # the stream reader's own connection (it blocks)
     repricer: Repricer = field(init=False)
+    shadows: ShadowQueue = field(init=False)  # challengers scored after the response
     features: LiveFeatures
     replays: Replayer
     _predictor: Predictor | None = None
@@ -152,8 +154,10 @@ class ApiRuntime:
             cutoff_minutes=settings.cutoff_minutes, timeout_s=settings.reprice_timeout_s,
             default_model=settings.default_model,
         )  # fmt: skip
+        runtime.shadows = ShadowQueue(logger)
+        runtime.shadows.start()
         runtime.spawn(runtime.hub.run(), "stream-reader")
-        runtime.spawn(upkeep.gauges(logger, backend), "gauges")
+        runtime.spawn(upkeep.gauges(logger, backend, runtime.shadows), "gauges")
         runtime.spawn(upkeep.resolve_outcomes(runtime.db), "outcomes")
         runtime.spawn(upkeep.build_feature_state(runtime.db, runtime.features), "feature-state")
         runtime.spawn(lifecycle.follow(runtime), "champions")
@@ -174,6 +178,7 @@ class ApiRuntime:
             _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_TASKS_S)
             for task in stuck:
                 log.warning("background task %s did not stop; leaving it", task.get_name())
+        await self.shadows.close()  # what waits for its challengers is logged first
         await self.logger.close()  # flushes every queued record (or spills it)
         try:
             await asyncio.wait_for(self.pool.close(), CLOSE_POOL_S)
@@ -265,4 +270,5 @@ class ApiRuntime:
             self.logger,
             self.features,
             challengers,
+            self.shadows,
         )

@@ -11,6 +11,7 @@ from features.live import LiveFeatures
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.outages import OutageLog, unavailable_dependency
+from firstpitch.serving.shadow_queue import ShadowQueue
 from storage import outcomes, postgres
 from storage.prediction_log import PredictionLogger
 
@@ -63,9 +64,13 @@ async def build_feature_state(db: postgres.Database, features: LiveFeatures) -> 
         features.warmed = True
 
 
-async def gauges(logger: PredictionLogger, backend: ModelBackend) -> None:
+async def gauges(
+    logger: PredictionLogger, backend: ModelBackend, shadows: ShadowQueue | None = None
+) -> None:
     while True:
         metrics().log_queue_depth.set(logger.depth)
+        if shadows is not None:
+            metrics().shadow_queue_games.set(shadows.depth)
         metrics().log_queue_bytes.set(logger.queued_bytes)
         metrics().log_spill_bytes.set(logger.spill_bytes())
         retries = getattr(backend, "retries", 0)
