@@ -19,14 +19,12 @@ import sys
 from typing import Any
 
 from loadtests.compare.prepare import prepare, say
-from loadtests.compare.targets import firstpitch_target
+from loadtests.compare.targets import firstpitch_target, start_ready
 from loadtests.compare.workload import Workload, chunks, write_scripts
 from loadtests.harness.processes import Processes
 from loadtests.harness.reports import PROJECT_ROOT
 from loadtests.harness.rounds import Peers, interleave, peer_report
-from loadtests.harness.stack import service_ready
 from loadtests.harness.wrk import parse_wrk, run_wrk
-from storage.embedded import free_port
 
 
 def main() -> int:
@@ -53,11 +51,7 @@ def main() -> int:
     try:
         for name, log in (("on", True), ("off", False)):
             target = firstpitch_target(prep, "local", log=log)
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            proc = target.start(procs, port, work / "logs" / f"log-{name}.log")
-            if not service_ready(base, proc, 240):
-                raise RuntimeError(f"logging {name}: the service did not become ready")
+            base = start_ready(target, procs, work / "logs" / f"log-{name}.log", f"logging {name}")
             script = write_scripts(target, load, work / "lua")["batch"]
             sides[name] = {"base": base, "script": script}
             run_wrk(base, script, args.connections, 3, 10)  # warm-up

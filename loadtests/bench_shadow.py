@@ -28,15 +28,13 @@ import time
 from typing import Any
 
 from loadtests.compare.prepare import Prepared, prepare, say
-from loadtests.compare.targets import firstpitch_target
+from loadtests.compare.targets import firstpitch_target, start_ready
 from loadtests.compare.workload import Workload, write_scripts
 from loadtests.harness.prediction_log import shadow_records
 from loadtests.harness.processes import Processes
 from loadtests.harness.reports import PROJECT_ROOT
 from loadtests.harness.rounds import Peers, interleave, peer_report
-from loadtests.harness.stack import service_ready
 from loadtests.harness.wrk import parse_wrk, run_wrk
-from storage.embedded import free_port
 
 HOME = "firstpitch-home-win"
 
@@ -117,11 +115,9 @@ def main() -> int:
         for name, scoring in (("one", True), ("none", False)):
             scoring_env = {"FIRSTPITCH_SHADOW_SCORING": "true" if scoring else "false"}
             target = firstpitch_target(prep, args.inference, env=scoring_env)
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            proc = target.start(procs, port, work / "logs" / f"shadow-{name}.log")
-            if not service_ready(base, proc, 240):
-                raise RuntimeError(f"{name} challenger: the service did not become ready")
+            base = start_ready(
+                target, procs, work / "logs" / f"shadow-{name}.log", f"{name} challenger"
+            )
             script = write_scripts(target, load, work / "lua" / name)["single"]
             sides[name] = {"base": base, "script": script}
             time.sleep(3)  # a poll of the announced sets: the challenger is loaded

@@ -23,14 +23,12 @@ import sys
 from typing import Any
 
 from loadtests.compare.prepare import prepare, say
-from loadtests.compare.targets import firstpitch_target
+from loadtests.compare.targets import firstpitch_target, start_ready
 from loadtests.compare.workload import Workload, chunks, write_scripts
 from loadtests.harness.processes import Processes
 from loadtests.harness.reports import PROJECT_ROOT
 from loadtests.harness.rounds import Peers, interleave, peer_report
-from loadtests.harness.stack import service_ready
 from loadtests.harness.wrk import parse_wrk, run_wrk
-from storage.embedded import free_port
 
 SIDES = {"two": "2", "one": "1"}
 SCENARIOS = ("single", "batch")
@@ -53,11 +51,9 @@ def main() -> int:
     try:
         for name, workers in SIDES.items():
             target = firstpitch_target(prep, "local", env={"FIRSTPITCH_API_WORKERS": workers})
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            proc = target.start(procs, port, work / "logs" / f"workers-{name}.log")
-            if not service_ready(base, proc, 240):
-                raise RuntimeError(f"{workers} workers: the service did not become ready")
+            base = start_ready(
+                target, procs, work / "logs" / f"workers-{name}.log", f"{workers} workers"
+            )
             scripts = write_scripts(target, load, work / "lua" / name)
             sides[name] = {"base": base, "scripts": scripts}
             for scenario in SCENARIOS:  # warm-up: every worker has served both

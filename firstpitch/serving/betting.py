@@ -98,6 +98,22 @@ def _market(first: float, second: float, method: str) -> tuple[float, float, flo
     return fair[0], fair[1], decimal_odds(int(first)), decimal_odds(int(second))
 
 
+# What a market without a known line recommends (after its head fields).
+_NO_LINE: dict[str, Any] = {
+    "side": None,
+    "odds": None,
+    "decimal_odds": None,
+    "market_probability": None,
+    "model_probability": None,
+    "edge": None,
+    "expected_value": None,
+    "kelly_fraction": 0.0,
+    "recommended_bet_size": 0.0,
+    "recommended": False,
+    "reason": "no line known at the cutoff",
+}
+
+
 def recommend(
     market: str,
     sides: tuple[str, str],
@@ -108,26 +124,17 @@ def recommend(
 ) -> dict[str, Any]:
     """Evaluate both sides of a two-way market; report the better one (the first on a tie
     of expected values)."""
+    head = {
+        "market": market,
+        "devig_method": policy.devig_method,
+        "confidence_required": policy.min_confidence,
+        "minimum_edge": policy.min_edge,
+        "line": line,
+    }
     first, second = prices
     if first is None or second is None:
-        return {
-            "market": market,
-            "devig_method": policy.devig_method,
-            "confidence_required": policy.min_confidence,
-            "minimum_edge": policy.min_edge,
-            "line": line,
-            "side": None,
-            "odds": None,
-            "decimal_odds": None,
-            "market_probability": None,
-            "model_probability": None,
-            "edge": None,
-            "expected_value": None,
-            "kelly_fraction": 0.0,
-            "recommended_bet_size": 0.0,
-            "recommended": False,
-            "reason": "no line known at the cutoff",
-        }
+        head.update(_NO_LINE)
+        return head
     fair_0, fair_1, d_0, d_1 = _market(first, second, policy.devig_method)
     p_0, p_1 = p_first, 1 - p_first
     ev_0 = p_0 * (d_0 - 1) - (1 - p_0)  # = expected_value(p, price), kelly(p, price) below
@@ -153,11 +160,7 @@ def recommend(
         else "no positive expected value"
     )
     return {
-        "market": market,
-        "devig_method": policy.devig_method,
-        "confidence_required": policy.min_confidence,
-        "minimum_edge": policy.min_edge,
-        "line": line,
+        **head,
         "side": side,
         "odds": price,
         "decimal_odds": round(d, 6),

@@ -45,10 +45,6 @@ class ServedModels:
         return self.names[model_name]
 
 
-def feature_hash(vector: FeatureVector) -> str:
-    return vector.digest
-
-
 def entry(
     vector: FeatureVector,
     probs: np.ndarray,
@@ -78,7 +74,7 @@ def entry(
         "feature_version": vector.feature_version,
         "feature_as_of": as_of,
         "feature_cutoff_time": cutoff,
-        "feature_hash": vector.digest,  # = feature_hash(vector)
+        "feature_hash": vector.digest,
         "home_ml_probability": p_home,
         "total_over_probability": p_over,
         "odds_used": odds,

@@ -13,7 +13,8 @@ from typing import Any
 from loadtests.compare.prepare import PINNED, RUN_ID, Prepared
 from loadtests.compare.workload import firstpitch_batch_body, firstpitch_single_body
 from loadtests.harness.processes import Processes
-from loadtests.harness.stack import launch_service
+from loadtests.harness.stack import launch_service, service_ready
+from storage.embedded import free_port
 
 
 @dataclass
@@ -30,6 +31,16 @@ class Target:
     body_batch: Callable[[list[str]], str]
     predictions: Callable[[bytes], list[float]]  # home-win probabilities from a response
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request
+
+
+def start_ready(target: Target, procs: Processes, log: Path, label: str) -> str:
+    """Start ``target`` on a free port and wait (up to 240 s) until it is ready; its base
+    URL. Raises, naming ``label``, if it stops or never becomes ready."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    if not service_ready(base, target.start(procs, port, log), 240):
+        raise RuntimeError(f"{label}: the service did not become ready")
+    return base
 
 
 def firstpitch_target(

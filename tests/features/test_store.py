@@ -26,12 +26,19 @@ async def vectors(ingested: str) -> dict:
         await conn.close()
 
 
-async def test_round_trip_is_bit_for_bit(redis_client: aioredis.Redis, vectors: dict) -> None:
+@pytest.fixture
+async def stored(redis_client: aioredis.Redis, vectors: dict) -> tuple[FeatureStore, str]:
+    """A store holding ``vectors``, and their feature version."""
     store = FeatureStore(redis_client, ttl_s=600)
-    assert await store.write(vectors.values()) == 3
-    found, refused = await store.read(
-        [*IDS, "MISSING00000"], next(iter(vectors.values())).feature_version
-    )
+    assert await store.write(vectors.values()) == len(IDS)
+    return store, vectors[IDS[0]].feature_version
+
+
+async def test_round_trip_is_bit_for_bit(
+    redis_client: aioredis.Redis, vectors: dict, stored: tuple[FeatureStore, str]
+) -> None:
+    store, version = stored
+    found, refused = await store.read([*IDS, "MISSING00000"], version)
     assert refused == [] and set(found) == set(IDS)
     for game_id in IDS:
         assert np.array_equal(found[game_id].values, vectors[game_id].values, equal_nan=True)
@@ -43,11 +50,9 @@ async def test_round_trip_is_bit_for_bit(redis_client: aioredis.Redis, vectors: 
 
 
 async def test_reads_many_games_in_one_round_trip(
-    redis_client: aioredis.Redis, vectors: dict
+    redis_client: aioredis.Redis, stored: tuple[FeatureStore, str]
 ) -> None:
-    store = FeatureStore(redis_client, ttl_s=600)
-    await store.write(vectors.values())
-    version = vectors[IDS[0]].feature_version
+    store, version = stored
     before = (await redis_client.info("commandstats")).get("cmdstat_mget", {}).get("calls", 0)
     await store.read(IDS, version)
     after = (await redis_client.info("commandstats"))["cmdstat_mget"]["calls"]
@@ -76,11 +81,9 @@ async def test_vector_of_another_feature_version_is_refused(
 
 
 async def test_a_vector_written_again_with_other_values_is_read_afresh(
-    redis_client: aioredis.Redis, vectors: dict
+    vectors: dict, stored: tuple[FeatureStore, str]
 ) -> None:
-    store = FeatureStore(redis_client, ttl_s=600)
-    await store.write(vectors.values())
-    version = vectors[IDS[0]].feature_version
+    store, version = stored
     first, _ = await store.read(IDS, version)
     again, _ = await store.read(IDS, version)
     assert all(again[g] is first[g] for g in IDS)  # the same bytes: decoded once
