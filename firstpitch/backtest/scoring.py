@@ -56,6 +56,8 @@ class RunRecords(PredictionLogger):
     """Where the run's predictor logs: the records are kept for the run's tables (written in
     one transaction at the end), never queued for the live prediction log."""
 
+    enabled = True
+
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
 

@@ -44,9 +44,7 @@ class Models:
             await self.gate.wait()
         if self.fail:
             raise RuntimeError("the model service is down")
-        return [
-            np.column_stack([x[:, 0] / (1 + int(h)), x[:, 1] / (1 + int(t))]) for h, t in sets
-        ]
+        return [np.column_stack([x[:, 0] / (1 + int(h)), x[:, 1] / (1 + int(t))]) for h, t in sets]
 
 
 class Log:
@@ -181,3 +179,45 @@ async def test_a_request_alone_is_scored_from_its_own_rows(size: int) -> None:
     item = waiting(models, [f"G{i}" for i in range(size)], 3)
     out = await score([item])
     assert len(out) == 2 * size and models.calls == [size]
+
+
+async def test_enough_waiting_games_are_scored_without_waiting_for_the_window() -> None:
+    models, log = Models(), Log()
+    queue = ShadowQueue(log, max_games=100, interval_s=30.0, flush_games=3)
+    queue.start()
+    try:
+        await queue.submit(waiting(models, ["A1", "A2"], 1))
+        await asyncio.sleep(0.05)
+        assert log.records == []  # 2 < 3: the window holds them
+        await queue.submit(waiting(models, ["B1"], 2))
+        for _ in range(100):
+            if log.records:
+                break
+            await asyncio.sleep(0.01)
+        assert models.calls == [3] and len(log.records) == 6
+    finally:
+        await queue.close()
+
+
+async def test_a_shutdown_between_logged_slices_logs_each_record_once() -> None:
+    models = Models()
+    closing: list[asyncio.Task[None]] = []
+
+    class Closing(Log):
+        def log_many(self, records: list[dict[str, Any]]) -> None:
+            super().log_many(records)
+            if not closing:  # after the first slice: shut down while the rest waits
+                closing.append(asyncio.create_task(queue.close()))
+
+    log = Closing()
+    queue = ShadowQueue(log, max_games=100, interval_s=0.01)
+    queue.start()
+    games = [f"G{i:02d}" for i in range(20)]  # 40 records: three slices
+    await queue.submit(waiting(models, games, 1))
+    for _ in range(100):
+        if closing:
+            break
+        await asyncio.sleep(0.01)
+    await closing[0]
+    keys = [(r["game_id"], r["model_version"]) for r in log.records]
+    assert len(keys) == 40 and len(set(keys)) == 40
