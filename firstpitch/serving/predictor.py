@@ -168,9 +168,11 @@ class Predictor:
         metrics().cache.labels("hit").inc(len(hits))
         metrics().cache.labels("miss").inc(len(misses))
         entries = dict(hits)
-        rows: dict[str, np.ndarray] = {}
+        rows: dict[str, np.ndarray] = {}  # the computed games' rows, for the challengers
         if misses:
-            entries.update(await self._compute(misses, now, explain, rows))
+            entries.update(
+                await self._compute(misses, now, explain, rows if self.challengers else None)
+            )
         for entry in entries.values():
             check_predictable(entry, now)
         latency_ms = (time.perf_counter() - started) * 1000

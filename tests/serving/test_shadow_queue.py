@@ -55,6 +55,14 @@ class Log:
         self.records += records
 
 
+async def until(ready: Any) -> None:
+    """Wait (up to a second) until ``ready()`` holds."""
+    for _ in range(100):
+        if ready():
+            return
+        await asyncio.sleep(0.01)
+
+
 def waiting(models: Models, games: list[str], seed: int) -> Waiting:
     rng = np.random.default_rng(seed)
     rows = rng.uniform(0.1, 0.9, size=(len(games), 4))
@@ -103,10 +111,7 @@ async def test_requests_are_answered_before_their_challengers_score() -> None:
         await queue.submit(waiting(models, ["A1"], 1))
         await queue.submit(waiting(models, ["B1", "B2"], 2))
         assert log.records == [] and queue.depth == 3  # nothing scored on the request path
-        for _ in range(100):
-            if log.records:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: log.records)
         assert models.calls == [3] and len(log.records) == 6 and queue.depth == 0
     finally:
         await queue.close()
@@ -133,10 +138,7 @@ async def test_shutdown_logs_what_waits_and_what_was_being_scored_once() -> None
     queue = ShadowQueue(log, max_games=100, interval_s=0.01)
     queue.start()
     await queue.submit(waiting(models, ["A1"], 1))
-    for _ in range(100):  # the task has taken A1 and waits in its model call
-        if models.calls:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: models.calls)  # the task has taken A1 and waits in its model call
     await queue.submit(waiting(models, ["B1"], 2))
     models.gate.set()  # close() cancels the task mid-call, then scores both itself
     await queue.close()
@@ -151,17 +153,11 @@ async def test_a_failed_call_does_not_stop_the_queue() -> None:
     try:
         models.fail = True
         await queue.submit(waiting(models, ["A1"], 1))
-        for _ in range(100):
-            if models.calls:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: models.calls)
         await asyncio.sleep(0.05)
         models.fail = False
         await queue.submit(waiting(models, ["B1"], 2))
-        for _ in range(100):
-            if log.records:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: log.records)
         assert sorted(r["game_id"] for r in log.records) == ["B1", "B1"]
     finally:
         await queue.close()
@@ -190,10 +186,7 @@ async def test_enough_waiting_games_are_scored_without_waiting_for_the_window() 
         await asyncio.sleep(0.05)
         assert log.records == []  # 2 < 3: the window holds them
         await queue.submit(waiting(models, ["B1"], 2))
-        for _ in range(100):
-            if log.records:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: log.records)
         assert models.calls == [3] and len(log.records) == 6
     finally:
         await queue.close()
@@ -214,10 +207,7 @@ async def test_a_shutdown_between_logged_slices_logs_each_record_once() -> None:
     queue.start()
     games = [f"G{i:02d}" for i in range(20)]  # 40 records: three slices
     await queue.submit(waiting(models, games, 1))
-    for _ in range(100):
-        if closing:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: closing)
     await closing[0]
     keys = [(r["game_id"], r["model_version"]) for r in log.records]
     assert len(keys) == 40 and len(set(keys)) == 40
