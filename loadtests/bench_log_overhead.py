@@ -5,7 +5,10 @@ the machine does falls on both alike.
 Both services run at once (each idle while the other is measured); each round runs the
 50-game batch scenario (8 connections) for ``--slice`` seconds on one, then on the other,
 the order alternating every round. Reported: each side's median p50/p99 over the rounds, the
-ratio of the medians, and every round's own ratio.
+ratio of the medians, and every round's own ratio; and where the CPU went: each side's
+CPU milliseconds per request in its own service (API worker and all), in PostgreSQL (shared:
+what it did during that side's slices) and on the whole machine (``/proc/stat``), medians over
+the rounds. At saturation a closed loop's latency follows the machine's CPU per request.
 
 Usage: .venv/bin/python loadtests/bench_log_overhead.py [--rounds 8] [--slice 8] [--json]
 Uses the project's state (.state/: embedded servers, data, champions), as `make compare`.
@@ -15,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from typing import Any
 
 from loadtests.compare.prepare import prepare, say
 from loadtests.compare.targets import firstpitch_target, start_ready
 from loadtests.compare.workload import Workload, chunks, write_scripts
+from loadtests.harness.cpu import cpu_delta, machine_cpu, server_pid, tree_cpu
 from loadtests.harness.processes import Processes
 from loadtests.harness.reports import PROJECT_ROOT
 from loadtests.harness.rounds import Peers, interleave, peer_report
@@ -39,10 +44,21 @@ def main() -> int:
     prep = prepare(work)
     load = Workload(single_games=prep.games[:1], batches=chunks(prep.games, 50))
     sides: dict[str, dict[str, Any]] = {}
+    cpu: dict[str, dict[str, list[float]]] = {}
+    postgres = server_pid(prep.stack.settings.state_dir, "postgres")
 
     def measure(name: str) -> Any:
         side = sides[name]
-        return parse_wrk(run_wrk(side["base"], side["script"], args.connections, args.slice, 10))
+        roots = {"service": side["pid"], "postgres": postgres}
+        before = {k: tree_cpu(pid) for k, pid in roots.items() if pid}
+        machine = machine_cpu()
+        res = parse_wrk(run_wrk(side["base"], side["script"], args.connections, args.slice, 10))
+        per = 1000 / max(res.requests, 1)  # CPU seconds -> ms a request
+        spent = {k: cpu_delta(b, tree_cpu(roots[k])) * per for k, b in before.items()}
+        spent["machine"] = (machine_cpu() - machine) * per
+        for key, ms in spent.items():
+            cpu.setdefault(name, {}).setdefault(key, []).append(ms)
+        return res
 
     def said(r: int, peers: Peers) -> None:
         on, off = peers.last_p99("on"), peers.last_p99("off")
@@ -53,7 +69,7 @@ def main() -> int:
             target = firstpitch_target(prep, "local", log=log)
             base = start_ready(target, procs, work / "logs" / f"log-{name}.log", f"logging {name}")
             script = write_scripts(target, load, work / "lua")["batch"]
-            sides[name] = {"base": base, "script": script}
+            sides[name] = {"base": base, "script": script, "pid": procs.procs[-1].pid}
             run_wrk(base, script, args.connections, 3, 10)  # warm-up
             say(f"logging {name}: ready at {base}")
         peers = interleave("on", "off", args.rounds, measure, said)
@@ -65,6 +81,10 @@ def main() -> int:
         "slice_s": args.slice,
         "connections": args.connections,
         **peer_report(peers, nd=2),
+        "cpu_ms_per_request_median": {
+            name: {k: round(statistics.median(v), 3) for k, v in keys.items()}
+            for name, keys in cpu.items()
+        },
     }
     print(json.dumps(report) if args.json else json.dumps(report, indent=2))
     return 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from typing import Any
@@ -88,6 +89,8 @@ def main() -> int:
     parser.add_argument("--inference", choices=("local", "service"), default="local")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    # SIGTERM ends the run through its clean-up, so the challenger it announced is retired
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from storage import registry
 
     work = PROJECT_ROOT / ".state" / "peers" / "shadow"
@@ -95,23 +98,23 @@ def main() -> int:
     prep = prepare(work)
     uri, artifacts = prep.settings.mlflow_uri, prep.settings.mlflow_artifacts
     version, was_challenger = challenger_version(prep)
-    if not was_challenger:
-        registry.set_challenger(uri, artifacts, HOME, version)
-    announced = announce(prep)
-    say(f"challenger: {HOME} version {version}; announced {announced}")
-    load = Workload(single_games=prep.games[:200], batches=[prep.games[:50]])
-    sides: dict[str, dict[str, Any]] = {}
-
-    def measure(name: str) -> Any:
-        side = sides[name]
-        return parse_wrk(run_wrk(side["base"], side["script"], 1, args.slice, 10))
-
-    def said(r: int, peers: Peers) -> None:
-        one, none = peers.last_p99("one"), peers.last_p99("none")
-        say(f"round {r}: p99 one challenger {one:.2f} ms, none {none:.2f} ms "
-            f"(x{peers.ratios[-1]:.3f})")  # fmt: skip
-
     try:
+        if not was_challenger:
+            registry.set_challenger(uri, artifacts, HOME, version)
+        announced = announce(prep)
+        say(f"challenger: {HOME} version {version}; announced {announced}")
+        load = Workload(single_games=prep.games[:200], batches=[prep.games[:50]])
+        sides: dict[str, dict[str, Any]] = {}
+
+        def measure(name: str) -> Any:
+            side = sides[name]
+            return parse_wrk(run_wrk(side["base"], side["script"], 1, args.slice, 10))
+
+        def said(r: int, peers: Peers) -> None:
+            one, none = peers.last_p99("one"), peers.last_p99("none")
+            say(f"round {r}: p99 one challenger {one:.2f} ms, none {none:.2f} ms "
+                f"(x{peers.ratios[-1]:.3f})")  # fmt: skip
+
         for name, scoring in (("one", True), ("none", False)):
             scoring_env = {"FIRSTPITCH_SHADOW_SCORING": "true" if scoring else "false"}
             target = firstpitch_target(prep, args.inference, env=scoring_env)

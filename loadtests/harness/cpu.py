@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psutil
 
 
@@ -36,3 +38,20 @@ def cpu_delta(
 
 def tree_pids(root_pid: int) -> list[int]:
     return [p.pid for p in _tree(root_pid)]
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has spent busy (every core, every process) since boot."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0))
+
+
+def server_pid(state_dir: Any, name: str) -> int | None:
+    """The pid of the embedded server ``name`` ("postgres", "redis") under ``state_dir``, if
+    it runs (a configured server elsewhere has none here)."""
+    from storage.embedded import embedded_servers
+
+    for server in embedded_servers(state_dir):
+        if server.name == name:
+            return server.status().pid
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -24,3 +25,20 @@ def test_record_ids_are_time_ordered_uuid7_with_74_random_bits() -> None:
     assert stamps == sorted(stamps)
     for bit in set(range(80)) - VERSION_AND_VARIANT_BITS:
         assert {(u.int >> bit) & 1 for u in parsed} == {0, 1}, bit
+
+
+def test_a_forked_child_draws_its_own_random_bits() -> None:
+    new_record_id()  # the parent holds random bytes it has not used yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out without running pytest's teardown
+        os.write(write, " ".join(new_record_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent = [new_record_id() for _ in range(50)]
+    low_74 = {uuid.UUID(i).int & ((1 << 80) - 1) for i in parent}
+    assert len(child) == 50
+    assert not low_74 & {uuid.UUID(i).int & ((1 << 80) - 1) for i in child}
