@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import psutil
 
@@ -46,7 +46,7 @@ def machine_cpu() -> float:
     return float(t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0))
 
 
-def server_pid(state_dir: Any, name: str) -> int | None:
+def server_pid(state_dir: Path, name: str) -> int | None:
     """The pid of the embedded server ``name`` ("postgres", "redis") under ``state_dir``, if
     it runs (a configured server elsewhere has none here)."""
     from storage.embedded import embedded_servers

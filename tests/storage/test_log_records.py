@@ -39,6 +39,6 @@ def test_a_forked_child_draws_its_own_random_bits() -> None:
         child = pipe.read().split()
     os.waitpid(pid, 0)
     parent = [new_record_id() for _ in range(50)]
-    low_74 = {uuid.UUID(i).int & ((1 << 80) - 1) for i in parent}
+    random_parts = {uuid.UUID(i).int & ((1 << 80) - 1) for i in parent}
     assert len(child) == 50
-    assert not low_74 & {uuid.UUID(i).int & ((1 << 80) - 1) for i in child}
+    assert not random_parts & {uuid.UUID(i).int & ((1 << 80) - 1) for i in child}
