@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     served unrecorded."""
     prediction_log: bool = True
     """Benchmarks only: false serves without recording predictions (nothing is logged)."""
+    log_writer_process: bool = True
+    """Served batches' records are built and written by a process of their own beside each
+    API worker (``firstpitch/serving/log_writer.py``); false does it in the worker."""
     shadow_scoring: bool = True
     """Benchmarks only: false leaves the announced challengers unscored (the peer of
     loadtests/bench_shadow.py)."""

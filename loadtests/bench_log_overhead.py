@@ -11,6 +11,8 @@ what it did during that side's slices) and on the whole machine (``/proc/stat``)
 the rounds. At saturation a closed loop's latency follows the machine's CPU per request.
 
 Usage: .venv/bin/python loadtests/bench_log_overhead.py [--rounds 8] [--slice 8] [--json]
+       [--writer process|in-process]
+       [--against off|in-process]
 Uses the project's state (.state/: embedded servers, data, champions), as `make compare`.
 """
 
@@ -38,6 +40,18 @@ def main() -> int:
     parser.add_argument("--slice", type=float, default=8.0, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--writer",
+        choices=("process", "in-process"),
+        default="process",
+        help="the logging side's records: by the writer process (as shipped) or the worker",
+    )
+    parser.add_argument(
+        "--against",
+        choices=("off", "in-process"),
+        default="off",
+        help="the peer: logging off, or logging by the worker itself (the writer's worth)",
+    )
     args = parser.parse_args()
     work = PROJECT_ROOT / ".state" / "peers" / "log-overhead"
     procs = Processes()
@@ -61,18 +75,22 @@ def main() -> int:
         return res
 
     def said(r: int, peers: Peers) -> None:
-        on, off = peers.last_p99("on"), peers.last_p99("off")
-        say(f"round {r}: p99 on {on:.1f} ms, off {off:.1f} ms (x{peers.ratios[-1]:.2f})")
+        on, off = peers.last_p99("on"), peers.last_p99(args.against)
+        say(f"round {r}: p99 on {on:.1f} ms, {args.against} {off:.1f} ms "
+            f"(x{peers.ratios[-1]:.2f})")  # fmt: skip
 
     try:
-        for name, log in (("on", True), ("off", False)):
-            target = firstpitch_target(prep, "local", log=log)
+        peer = args.against
+        for name, log in (("on", True), (peer, peer != "off")):
+            by_process = args.writer == "process" and name == "on"
+            writer = {"FIRSTPITCH_LOG_WRITER_PROCESS": str(by_process).lower()}
+            target = firstpitch_target(prep, "local", log=log, env=writer)
             base = start_ready(target, procs, work / "logs" / f"log-{name}.log", f"logging {name}")
             script = write_scripts(target, load, work / "lua")["batch"]
             sides[name] = {"base": base, "script": script, "pid": procs.procs[-1].pid}
             run_wrk(base, script, args.connections, 3, 10)  # warm-up
             say(f"logging {name}: ready at {base}")
-        peers = interleave("on", "off", args.rounds, measure, said)
+        peers = interleave("on", peer, args.rounds, measure, said)
     finally:
         procs.stop_all()
         prep.stack.stop_started()
@@ -80,6 +98,8 @@ def main() -> int:
         "rounds": args.rounds,
         "slice_s": args.slice,
         "connections": args.connections,
+        "writer": args.writer,
+        "against": args.against,
         **peer_report(peers, nd=2),
         "cpu_ms_per_request_median": {
             name: {k: round(statistics.median(v), 3) for k, v in keys.items()}

@@ -131,6 +131,14 @@ class PredictionLogger:
                     self._full.set()
         self.stats.queued += len(records)
 
+    def check_room(self) -> None:
+        """Raise LogFull when the spill directory is at its limit (as of the last check)."""
+        if self._spilled_bytes >= self.max_spill_bytes:
+            raise LogFull(
+                f"the prediction log's spill holds {self._spilled_bytes} bytes "
+                f"(limit {self.max_spill_bytes}); predictions resume once Postgres takes them"
+            )
+
     def _overflow(self, lines: list[bytes]) -> None:
         data = log_vectors.spill_form(lines)
         if self._spilled_bytes + len(data) > self.max_spill_bytes:

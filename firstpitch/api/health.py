@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from firstpitch.api.deps import Runtime, Scopes
 from firstpitch.api.schemas import ErrorBody, Health, Live, Ready
+from firstpitch.serving.log_relay import log_depth
 from firstpitch.serving.runtime import ApiRuntime
 
 router = APIRouter()
@@ -69,7 +70,8 @@ async def health(rt: Runtime, scopes: Scopes) -> JSONResponse:
         return JSONResponse(status, status_code=503 if failing else 200)
     body = status | {
         "components": components,
-        "log_queue_depth": rt.logger.depth,
+        "log_queue_depth": log_depth(rt.logger, rt.relay),
+        "log_writer": rt.relay.report() if rt.relay is not None else None,
         "log_spill_bytes": rt.logger.spill_bytes(),
         "now": rt.clock.now().isoformat(),
     }

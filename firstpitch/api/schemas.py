@@ -165,6 +165,11 @@ class Health(BaseModel):
     components: dict[str, Component] | None = Field(None, description="With an API key only")
     log_queue_depth: int | None = Field(None, description="With an API key only")
     log_spill_bytes: int | None = Field(None, description="With an API key only")
+    log_writer: dict[str, Any] | None = Field(
+        None,
+        description="With an API key only: the log's writer process (alive, queue_depth, "
+        "in_socket, written, spilled), null when the worker writes its own records",
+    )
     now: str | None = Field(None, description="With an API key only")
 
 

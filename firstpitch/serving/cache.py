@@ -28,14 +28,19 @@ class PredictionCache:
         return cache_key(self.versions, self.feature_version, game_id)
 
     async def get_many(self, game_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {g: entry for g, (entry, _) in (await self.get_many_raw(game_ids)).items()}
+
+    async def get_many_raw(self, game_ids: list[str]) -> dict[str, tuple[dict[str, Any], bytes]]:
+        """Each cached game's entry and the msgpack bytes it was read from."""
         if not game_ids:
             return {}
         raws = await self.client.mget([self.key(g) for g in game_ids])
-        return {
-            g: msgpack.unpackb(r if isinstance(r, bytes) else r.encode(), raw=False)
-            for g, r in zip(game_ids, raws, strict=True)
-            if r is not None
-        }
+        found = {}
+        for g, r in zip(game_ids, raws, strict=True):
+            if r is not None:
+                raw = r if isinstance(r, bytes) else r.encode()
+                found[g] = (msgpack.unpackb(raw, raw=False), raw)
+        return found
 
     async def put_many(self, entries: list[tuple[str, dict[str, Any], int]]) -> None:
         if not entries:

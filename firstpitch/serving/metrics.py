@@ -20,6 +20,7 @@ class Metrics:
     log_queue_depth: Any  # Gauge
     log_queue_bytes: Any  # Gauge
     log_spill_bytes: Any  # Gauge
+    log_handover_records: Any  # Gauge
     shadow_queue_games: Any  # Gauge
     model_retries: Any  # Counter
     rejected: Any  # Counter[reason]: unauthenticated, forbidden, rate_limited, shed, too_large
@@ -85,6 +86,11 @@ def metrics() -> Metrics:
                 "firstpitch_log_spill_bytes",
                 "Bytes of prediction records in spill files, waiting to be replayed",
                 multiprocess_mode="livemax",
+            ),
+            log_handover_records=Gauge(
+                "firstpitch_log_handover_records",
+                "Prediction records handed to the log's writer process and not yet read by it",
+                multiprocess_mode="livesum",
             ),
             shadow_queue_games=Gauge(
                 "firstpitch_shadow_queue_games",

@@ -40,6 +40,7 @@ from firstpitch.serving.freshness import (
     check_predictable,
     current,
 )
+from firstpitch.serving.log_relay import LogRelay, hand_over
 from firstpitch.serving.metrics import metrics, observe_many
 from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.shadow_queue import ShadowQueue, Waiting
@@ -67,10 +68,12 @@ class Predictor:
         features: LiveFeatures | None = None,
         challengers: tuple[shadow.Challenger, ...] = (),
         shadows: ShadowQueue | None = None,
+        relay: LogRelay | None = None,
     ) -> None:
         self.settings, self.clock, self.store, self.cache = settings, clock, store, cache
         self.db, self.models, self.served, self.logger = db, models, served, logger
         self.challengers = challengers
+        self.relay = relay  # the log's writer process, for the served records of a request
         # challengers score after the response (without a queue: before it, the same way)
         self.shadows = shadows or ShadowQueue(logger)
         self.features = features or LiveFeatures(settings.cutoff_minutes)
@@ -134,11 +137,17 @@ class Predictor:
         misses = [g for g in game_ids if g not in cached]
         return cached | (await self._compute(misses, now, False) if misses else {})
 
-    async def _cached(self, game_ids: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+    async def _cached(
+        self, game_ids: list[str], now: datetime, raws: dict[str, bytes] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The games' current cached answers (with ``raws``: their msgpack bytes put there)."""
         if not self.settings.prediction_cache:
             return {}
-        found = await self.cache.get_many(game_ids)
-        return {g: e for g, e in found.items() if cached_current(e, now)}
+        found = await self.cache.get_many_raw(game_ids)
+        current = {g: e for g, (e, _) in found.items() if cached_current(e, now)}
+        if raws is not None:
+            raws.update((g, found[g][1]) for g in current)
+        return current
 
     def cache_ttl(self, vector: FeatureVector, now: datetime) -> int:
         """An answer made before the cutoff is valid until the next refresh."""
@@ -162,7 +171,8 @@ class Predictor:
         target = self.served.target_of(name)
         now = self.clock.now()
         unique = list(dict.fromkeys(game_ids))
-        cached = await self._cached(unique, now)
+        raws: dict[str, bytes] = {}  # the cached answers' bytes, for the log's writer
+        cached = await self._cached(unique, now, raws)
         hits = {g: e for g, e in cached.items() if not explain or e.get("explanation")}
         misses = [g for g in unique if g not in hits]
         metrics().cache.labels("hit").inc(len(hits))
@@ -176,18 +186,16 @@ class Predictor:
         for entry in entries.values():
             check_predictable(entry, now)
         latency_ms = (time.perf_counter() - started) * 1000
-        responses, records = [], []
-        logging_on = self.logger.enabled  # off only in benchmarks: then no record is built
+        responses = [self.respond(entries[g], name, target, cache_hit=g in hits) for g in game_ids]
         base = self.record_base(name, endpoint, request_id, now)
-        for game_id in game_ids:
-            entry = entries[game_id]
-            hit = game_id in hits
-            responses.append(self.respond(entry, name, target, cache_hit=hit))
-            if logging_on:
-                records.append(shaping.record(base, entry, hit, latency_ms))
-        if records:
+        shadowed = bool(rows and self.challengers)  # the challengers' records need the served
+        if self.logger.enabled and (
+            shadowed or not hand_over(self.relay, self.logger, base, latency_ms, game_ids,
+                                      entries, hits, raws)
+        ):  # fmt: skip
+            records = [shaping.record(base, entries[g], g in hits, latency_ms) for g in game_ids]
             self.logger.log_many(records)
-            if rows and self.challengers:  # scored in shadow once answered, each game once
+            if shadowed:  # scored in shadow once answered, each game once
                 await self._shadow(game_ids, hits, entries, records, rows)
         metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
         return responses

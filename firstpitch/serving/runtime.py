@@ -29,6 +29,7 @@ from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
 from firstpitch.serving.errors import Unavailable
 from firstpitch.serving.events import Hub
+from firstpitch.serving.log_relay import LogRelay, writer_config
 from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.repricing import Repricer
@@ -63,6 +64,7 @@ class ApiRuntime:
     pool: asyncpg.Pool
     db: postgres.Database
     logger: PredictionLogger
+    relay: LogRelay | None  # the log's writer process, for the served batches
     catalog: Catalog
     backend: ModelBackend
     keyring: KeyRing
@@ -104,6 +106,10 @@ class ApiRuntime:
             enabled=settings.prediction_log,
         )
         logger.start()
+        relay = None
+        if settings.prediction_log and settings.log_writer_process:
+            relay = LogRelay(writer_config(settings, endpoints.postgres_dsn))
+            relay.start()
         reader = await redis_store.connect(
             endpoints.redis_url,
             max_connections=2,
@@ -120,6 +126,7 @@ class ApiRuntime:
             pool=pool,
             db=postgres.Database(pool, settings.postgres_queue_ms / 1000),
             logger=logger,
+            relay=relay,
             catalog=Catalog(settings.mlflow_uri, settings.mlflow_artifacts),
             backend=backend,
             keyring=KeyRing(
@@ -157,7 +164,7 @@ class ApiRuntime:
         runtime.shadows = ShadowQueue(logger)
         runtime.shadows.start()
         runtime.spawn(runtime.hub.run(), "stream-reader")
-        runtime.spawn(upkeep.gauges(logger, backend, runtime.shadows), "gauges")
+        runtime.spawn(upkeep.gauges(logger, backend, runtime.shadows, relay), "gauges")
         runtime.spawn(upkeep.resolve_outcomes(runtime.db), "outcomes")
         runtime.spawn(upkeep.build_feature_state(runtime.db, runtime.features), "feature-state")
         runtime.spawn(lifecycle.follow(runtime), "champions")
@@ -179,6 +186,8 @@ class ApiRuntime:
             for task in stuck:
                 log.warning("background task %s did not stop; leaving it", task.get_name())
         await self.shadows.close()  # what waits for its challengers is logged first
+        if self.relay is not None:
+            await self.relay.close()  # the writer process drains, then exits
         await self.logger.close()  # flushes every queued record (or spills it)
         try:
             await asyncio.wait_for(self.pool.close(), CLOSE_POOL_S)
@@ -271,4 +280,5 @@ class ApiRuntime:
             self.features,
             challengers,
             self.shadows,
+            self.relay,
         )

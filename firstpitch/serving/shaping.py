@@ -171,6 +171,21 @@ def record_base(
     }
 
 
+# What ``record`` reads of a game's answer (its other keys are the response's).
+RECORD_FIELDS = (
+    "game_id",
+    "feature_version",
+    "feature_hash",
+    "feature_as_of",
+    "feature_cutoff_time",
+    "home_ml_probability",
+    "total_over_probability",
+    "odds_used",
+    "betting_recommendations",
+    "feature_vector",
+)
+
+
 def record(
     base: dict[str, Any], entry: dict[str, Any], cache_hit: bool, latency_ms: float
 ) -> dict[str, Any]:

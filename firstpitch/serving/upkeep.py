@@ -8,6 +8,7 @@ import logging
 import time
 
 from features.live import LiveFeatures
+from firstpitch.serving.log_relay import LogRelay, log_depth
 from firstpitch.serving.metrics import metrics
 from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.outages import OutageLog, unavailable_dependency
@@ -65,13 +66,18 @@ async def build_feature_state(db: postgres.Database, features: LiveFeatures) -> 
 
 
 async def gauges(
-    logger: PredictionLogger, backend: ModelBackend, shadows: ShadowQueue | None = None
+    logger: PredictionLogger,
+    backend: ModelBackend,
+    shadows: ShadowQueue | None = None,
+    relay: LogRelay | None = None,
 ) -> None:
     while True:
-        metrics().log_queue_depth.set(logger.depth)
+        metrics().log_queue_depth.set(log_depth(logger, relay))
         if shadows is not None:
             metrics().shadow_queue_games.set(shadows.depth)
-        metrics().log_queue_bytes.set(logger.queued_bytes)
+        held = relay.queued_bytes if relay is not None else 0
+        metrics().log_queue_bytes.set(logger.queued_bytes + held)
+        metrics().log_handover_records.set(relay.in_socket if relay is not None else 0)
         metrics().log_spill_bytes.set(logger.spill_bytes())
         retries = getattr(backend, "retries", 0)
         if retries:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from firstpitch.serving.log_relay import SOCKET_BUFFER
 from firstpitch.settings import Settings
 from storage.postgres import connect
 from storage.prediction_log import WRITERS
@@ -21,12 +22,24 @@ from tests.e2e.conftest import RunningService, start_service
 from tests.faults.load import SCALE, Load, hold, logged, report, today, wait_for, wait_logged
 
 BATCH = 50
+MIN_RECORD_BYTES = 500  # a game's cached answer: its vector alone is 8 bytes a feature
+
+
+def _tree(svc: RunningService) -> list[psutil.Process]:
+    return [p for p in psutil.Process(svc.proc.pid).children(recursive=True) if p.is_running()]
+
+
+def log_writer(svc: RunningService) -> psutil.Process:
+    """The API worker's prediction-log writer process."""
+    (writer,) = [p for p in _tree(svc) if "firstpitch.serving.log_writer" in p.cmdline()]
+    return writer
 
 
 def api_worker(svc: RunningService) -> psutil.Process:
-    """The API worker: the largest process of the service's tree (it holds the models)."""
-    tree = [p for p in psutil.Process(svc.proc.pid).children(recursive=True) if p.is_running()]
-    return max(tree, key=lambda p: p.memory_info().rss)
+    """The API worker: the writer process's parent."""
+    parent = log_writer(svc).parent()
+    assert parent is not None
+    return parent
 
 
 async def records_per_request(dsn: str, prefix: str) -> set[int]:
@@ -68,17 +81,24 @@ async def test_sustained_batches_keep_memory_flat_and_log_every_prediction(
     settings: Settings, ingested: str, champions: dict[str, object], tmp_path: Path
 ) -> None:
     svc = start_service(settings, ingested, tmp_path)
-    samples: list[tuple[float, int, int]] = []  # (seconds in, worker RSS, queue depth)
+    # (seconds in, worker RSS, the worker's queue, the writer process's queue, in its socket,
+    # the writer's RSS)
+    samples: list[tuple[float, int, int, int, int, int]] = []
     try:
         ids = batches(await today(svc.url, svc.headers))
         load = Load(svc.url, svc.headers, ids, body=lambda n: {"game_ids": ids})
-        worker = api_worker(svc)
+        worker, writer_proc = api_worker(svc), log_writer(svc)
         started = time.monotonic()
         load.start()
         async with httpx.AsyncClient(base_url=svc.url, headers=svc.headers, timeout=10) as probe:
             while time.monotonic() - started < 60 * SCALE:
-                depth = (await probe.get("/health")).json()["log_queue_depth"]
-                samples.append((time.monotonic() - started, worker.memory_info().rss, depth))
+                health = (await probe.get("/health")).json()
+                writer = health["log_writer"]
+                assert writer["alive"], writer
+                ours = health["log_queue_depth"] - writer["queue_depth"]
+                samples.append((time.monotonic() - started, worker.memory_info().rss, ours,
+                                writer["queue_depth"], writer["in_socket"],
+                                writer_proc.memory_info().rss))  # fmt: skip
                 await asyncio.sleep(1)
         await load.stop()
         found = await wait_logged(ingested, load.prefix, load.served_records())
@@ -90,17 +110,58 @@ async def test_sustained_batches_keep_memory_flat_and_log_every_prediction(
     assert await records_per_request(ingested, load.prefix) == {BATCH}  # none twice or short
     assert await without_vector(ingested, load.prefix) == (found.rows, 0)
     warm = 60 if SCALE >= 10 else 15  # the first minute of the long run, 15 s of the short
-    baseline = max(rss for t, rss, _ in samples if warm <= t < warm + 5)
-    late = [rss for t, rss, _ in samples if t >= warm + 5]
+    baseline = max(rss for t, rss, *_ in samples if warm <= t < warm + 5)
+    late = [rss for t, rss, *_ in samples if t >= warm + 5]
     latencies = sorted(o.latency_s for o in load.outcomes)
     p99 = statistics.quantiles(latencies, n=100)[98]
     report("log_soak", load, logged=found.rows, seconds=round(samples[-1][0]),
            rss_after_warmup_mb=baseline >> 20, rss_max_later_mb=max(late) >> 20,
-           queue_max=max(d for *_, d in samples), p50_ms=statistics.median(latencies) * 1000,
+           writer_rss_max_mb=max(s[5] for s in samples) >> 20,
+           queue_max=max(s[2] for s in samples), writer_queue_max=max(s[3] for s in samples),
+           in_socket_max=max(s[4] for s in samples), p50_ms=statistics.median(latencies) * 1000,
            p99_ms=p99 * 1000, req_per_s=len(load.outcomes) / samples[-1][0])  # fmt: skip
     assert max(late) <= 1.10 * baseline, (baseline, max(late))
-    assert max(d for *_, d in samples) <= settings.log_queue_records
+    writer_base = max(s[5] for s in samples if warm <= s[0] < warm + 5)
+    assert max(s[5] for s in samples if s[0] >= warm + 5) <= 1.10 * writer_base
+    assert max(s[2] for s in samples) <= settings.log_queue_records  # each queue is bounded
+    assert max(s[3] for s in samples) <= settings.log_queue_records
+    assert max(s[4] for s in samples) * MIN_RECORD_BYTES <= 2 * SOCKET_BUFFER  # Linux doubles it
     # Latency is reported, never asserted here: loadtests/soak_faults.py gates the long run.
+
+
+async def test_a_killed_log_writer_hands_logging_back_to_its_worker(
+    settings: Settings, ingested: str, champions: dict[str, object], tmp_path: Path
+) -> None:
+    svc = start_service(settings, ingested, tmp_path)
+    try:
+        ids = batches(await today(svc.url, svc.headers))
+        load = Load(svc.url, svc.headers, ids, body=lambda n: {"game_ids": ids})
+        load.start()
+        await hold(2)
+        first = log_writer(svc)
+        first.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        async with httpx.AsyncClient(base_url=svc.url, headers=svc.headers, timeout=10) as probe:
+            await hold(2)
+            meanwhile = (await probe.get("/health")).json()["log_writer"]
+            await hold(5)  # a new writer starts RESTART_S after the loss, at a request
+            health = (await probe.get("/health")).json()["log_writer"]
+        await load.stop()
+        later = {o.request_id for o in load.outcomes if o.served and o.started > killed + 1}
+        found = await wait_logged(ingested, load.prefix, load.served_records(), seconds=15)
+    finally:
+        svc.stop()
+    # What the writer held is lost: its queue, a batch in flight per writer, its socket.
+    bound = (settings.log_queue_records + WRITERS * settings.log_batch_size
+             + 2 * SOCKET_BUFFER // MIN_RECORD_BYTES)  # fmt: skip
+    lost = load.served_records() - found.rows
+    report("log_writer_killed", load, served=load.served_records(), logged=found.rows,
+           lost=lost, bound=bound, served_after_kill=len(later))  # fmt: skip
+    assert set(load.statuses()) == {200}, load.statuses()  # served throughout
+    assert meanwhile["alive"] is False  # the worker logs by itself meanwhile
+    assert health["alive"] and health["pid"] != first.pid, health  # then a new writer
+    assert later and later <= found.request_ids  # after the kill the worker logs them itself
+    assert 0 <= lost <= bound
 
 
 def _postgres_tree(pg: OwnPostgres) -> list[psutil.Process]:

@@ -1,0 +1,178 @@
+"""The prediction log's writer process: builds, encodes and writes the records of served
+batches, on a core of its own, so the API worker only hands the served values over.
+
+``log_relay.py`` starts it with one end of a Unix stream socket. Down that socket come
+frames (``records`` tells their form): a request's shared record fields, and each game's
+answer. The writer makes the records exactly as the API worker would (``shaping.record``),
+and hands them to a
+``PredictionLogger`` of its own: bounded queue, COPY, spill, replay. Up the socket, every
+``REPORT_S``, go its counters, which the worker shows as its log gauges.
+
+It stops when the socket ends, which happens when the API worker closes it or dies (SIGKILL
+included): what reached the socket is still read, logged, and written or spilled. SIGTERM and
+SIGINT (a whole process group stopped at once) only start a deadline: the worker's close, or
+its death, still ends the socket first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import pickle
+import signal
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from firstpitch.serving import shaping
+from storage import postgres
+from storage.prediction_log import LogFull, PredictionLogger
+
+log = logging.getLogger("firstpitch.log_writer")
+REPORT_S = 0.25
+CONFIG_ENV = "FIRSTPITCH_LOG_WRITER_CONFIG"  # JSON: dsn, spill_dir, queue bounds
+READ_BYTES = 1 << 20
+MAX_FRAME = 64 << 20  # a batch's frame is ~50 KB
+STOP_AFTER_SIGNAL_S = 30.0  # a signalled writer whose worker never closes the socket
+
+
+def records(frame: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """A frame's records, as the API worker would have made them. A frame is ``(base,
+    latency_ms, games, hits)``: the request's shared record fields, and per game its cache
+    hit's msgpack bytes or the values of ``shaping.RECORD_FIELDS``."""
+    base, latency_ms, games, hits = frame
+    out = []
+    for game, hit in zip(games, hits, strict=True):
+        if type(game) is bytes:
+            entry = msgpack.unpackb(game, raw=False)
+        else:
+            entry = dict(zip(shaping.RECORD_FIELDS, game, strict=True))
+        out.append(shaping.record(base, entry, hit, latency_ms))
+    return out
+
+
+def frame(base: dict[str, Any], latency_ms: float, games: Sequence[bytes | tuple[Any, ...]],
+          hits: Sequence[bool]) -> tuple[bytes, bytes]:  # fmt: skip
+    """A request's frame as (its 4-byte length, its pickle), for ``socket.sendmsg``."""
+    payload = pickle.dumps((base, latency_ms, games, hits), protocol=5)
+    return len(payload).to_bytes(4, "little"), payload
+
+
+def frames(buf: bytearray) -> list[tuple[Any, ...]]:
+    """The whole frames at the head of ``buf`` (each a 4-byte length, then a pickle), taken
+    out of it; a partial frame stays for the next read."""
+    found = []
+    while len(buf) >= 4:
+        size = int.from_bytes(buf[:4], "little")
+        if size > MAX_FRAME:
+            raise ValueError(f"a frame of {size} bytes: the stream is corrupt")
+        if len(buf) < 4 + size:
+            break
+        found.append(pickle.loads(buf[4 : 4 + size]))
+        del buf[: 4 + size]
+    return found
+
+
+class Writer:
+    def __init__(self, sock: socket.socket, logger: PredictionLogger) -> None:
+        self.sock, self.logger = sock, logger
+        self.received = 0  # records
+        self.buf = bytearray()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        reporter = asyncio.create_task(self._report())
+        try:
+            while data := await loop.sock_recv(self.sock, READ_BYTES):
+                self.buf += data
+                for frame in frames(self.buf):
+                    await self._log(records(frame))
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+
+    async def _log(self, batch: list[dict[str, Any]]) -> None:
+        """Queue (or spill) the records; while even the spill is full, stop reading, so the
+        worker's socket fills and it answers 503 instead of serving unrecorded."""
+        while True:
+            try:
+                self.logger.log_many(batch)
+            except LogFull:
+                log.warning("prediction log spill is full; waiting for PostgreSQL")
+                await asyncio.sleep(self.logger.retry_interval)
+                continue
+            self.received += len(batch)
+            return
+
+    def counters(self) -> list[int]:
+        stats = self.logger.stats
+        return [self.received, self.logger.depth, self.logger.queued_bytes, stats.written,
+                stats.spilled]  # fmt: skip
+
+    async def _report(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(OSError):  # the worker is gone: the socket's end is near
+                await loop.sock_sendall(self.sock, msgpack.packb(self.counters()))
+            await asyncio.sleep(REPORT_S)
+
+
+async def main(fd: int, config: dict[str, Any]) -> None:
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(False)
+    pool = await postgres.create_pool(config["dsn"], min_size=1, max_size=4,
+                                      connect_timeout=config["connect_timeout_s"])  # fmt: skip
+    logger = PredictionLogger(
+        pool,
+        Path(config["spill_dir"]),
+        batch_size=config["batch_size"],
+        flush_interval=config["flush_s"],
+        max_records=config["max_records"],
+        max_bytes=config["max_bytes"],
+        max_spill_bytes=config["max_spill_bytes"],
+    )
+    logger.start()
+    writer = Writer(sock, logger)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: loop.call_later(STOP_AFTER_SIGNAL_S, _cancel, task))
+    try:
+        await writer.run()
+    except asyncio.CancelledError:
+        log.warning("prediction log writer: stopping on a signal before its worker closed")
+    finally:
+        await logger.close()  # the queue goes to PostgreSQL, else the spill
+        with contextlib.suppress(OSError):
+            await loop.sock_sendall(sock, msgpack.packb(writer.counters()))
+        sock.close()
+        try:
+            await asyncio.wait_for(pool.close(), 5)
+        except TimeoutError:  # a connection still busy (PostgreSQL stalled)
+            pool.terminate()
+
+
+def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is not None:
+        task.cancel()
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fd", type=int, required=True, help="the socket from the API worker")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # in the environment, not the arguments: the DSN may hold a password
+    asyncio.run(main(args.fd, json.loads(os.environ.pop(CONFIG_ENV))))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,140 @@
+"""The prediction log's writer process: frames come out whole however the stream is cut, a
+frame's records are the ones the API worker would make, and a real writer process fed
+through its relay writes every record to PostgreSQL, or hands logging back when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import operator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgpack
+import pytest
+
+from firstpitch.serving import log_relay, shaping
+from firstpitch.serving.log_relay import LogRelay
+from firstpitch.serving.log_writer import MAX_FRAME, frame, frames, records
+from tests.storage.test_prediction_log import POLICY, VECTOR, _dsn, count, wait_until
+
+BASE = {"request_id": "q1", "endpoint": "predict_batch", "model_name": "firstpitch-home-win",
+        "model_version": "3", "home_model_version": "3", "total_model_version": "2",
+        "predicted_at": "2021-07-04T15:00:00+00:00", "policy": POLICY, "shadow": False}  # fmt: skip
+fields = operator.itemgetter(*shaping.RECORD_FIELDS)
+
+
+def entry(i: int) -> dict[str, Any]:
+    """A game's answer as the predictor makes it (and the cache holds it)."""
+    odds = {"open_ml_home": -120.0 - i, "open_ml_away": 110.0, "open_total": 8.5,
+            "open_over_price": -110.0, "open_under_price": -110.0}  # fmt: skip
+    return {
+        "game_id": f"CIN20210704{i % 10}", "home_team": "CIN", "away_team": "PIT",
+        "feature_version": "fs1", "feature_as_of": "2021-07-04T13:00:00+00:00",
+        "feature_cutoff_time": "2021-07-04T14:00:00+00:00", "feature_hash": f"{i:064x}",
+        "home_ml_probability": 0.5 + i / 1000, "total_over_probability": 0.48,
+        "odds_used": odds, "betting_recommendations": {"moneyline": {"recommended": i % 2 == 0}},
+        "feature_vector": VECTOR.tobytes(), "explanation": None,
+    }  # fmt: skip
+
+
+def test_frames_cut_anywhere_come_out_whole() -> None:
+    sent = [(BASE | {"request_id": f"q{i}"}, 1.5, [fields(entry(i))], [False]) for i in range(3)]
+    data = b"".join(b"".join(frame(*f)) for f in sent)
+    for cut in range(0, len(data) + 1, 37):
+        buf = bytearray(data[:cut])
+        got = frames(buf)
+        buf += data[cut:]
+        got += frames(buf)
+        assert [g[0]["request_id"] for g in got] == ["q0", "q1", "q2"] and not buf
+
+
+def test_a_corrupt_length_is_refused() -> None:
+    with pytest.raises(ValueError, match="corrupt"):
+        frames(bytearray((MAX_FRAME + 1).to_bytes(4, "little") + b"x" * 8))
+
+
+def test_a_frames_records_are_the_workers_own() -> None:
+    hit, computed = entry(1), entry(2)
+    raw = msgpack.packb(hit, use_bin_type=True)
+    got = records((BASE, 2.5, [raw, fields(computed)], [True, False]))
+    want = [shaping.record(BASE, hit, True, 2.5), shaping.record(BASE, computed, False, 2.5)]
+    assert len({g.pop("record_id") for g in got} | {w.pop("record_id") for w in want}) == 4
+    assert got == want
+
+
+def _config(conn: asyncpg.Connection, spill: Path) -> dict[str, Any]:
+    return {"dsn": _dsn(conn), "connect_timeout_s": 5, "spill_dir": str(spill),
+            "batch_size": 500, "flush_s": 0.05, "max_records": 4000, "max_bytes": 8 << 20,
+            "max_spill_bytes": 1 << 30}  # fmt: skip
+
+
+async def test_a_relay_and_its_writer_log_every_record(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    relay = LogRelay(_config(scratch_db, tmp_path / "spill"))
+    relay.start()
+    try:
+        for i in range(200):  # 10,000 records: more than the socket holds at once
+            games = [fields(entry(j)) for j in range(50)]
+            base = BASE | {"request_id": f"q{i}"}
+            # a full socket refuses (the worker would log them itself): here they wait
+            await wait_until(functools.partial(_sent, relay, base, games), seconds=30)
+    finally:
+        await relay.close()
+    assert relay.proc is not None and relay.proc.returncode == 0 and not relay.alive
+    # A burst faster than PostgreSQL takes it: what found the writer's queue full is spilled
+    # (replayed by the next writer); nothing is lost, nothing is counted twice.
+    spilled = sum(p.read_bytes().count(b"\n") for p in (tmp_path / "spill").glob("spill-*"))
+    assert await count(scratch_db) == relay.written and spilled == relay.spilled
+    assert relay.written + relay.spilled == 10_000 == relay.received
+    replayer = LogRelay(_config(scratch_db, tmp_path / "spill"))
+    replayer.start()
+    try:
+        await wait_until(lambda: _written(scratch_db, 10_000), seconds=30)
+    finally:
+        await replayer.close()
+    per_request = await scratch_db.fetch(
+        "SELECT count(*) AS n FROM prediction_log GROUP BY request_id"
+    )
+    assert {r["n"] for r in per_request} == {50} and len(per_request) == 200
+
+
+async def test_a_writer_that_dies_hands_logging_back_until_it_is_replaced(
+    scratch_db: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_relay, "RESTART_S", 0.3)
+    relay = LogRelay(_config(scratch_db, tmp_path / "spill"))
+    relay.start()
+    try:
+        assert relay.send(BASE, 1.0, [fields(entry(1))], [False])
+        await wait_until(lambda: _written(scratch_db, 1))
+        first = relay.proc
+        assert first is not None
+        first.kill()
+        await wait_until(lambda: _gone(relay))
+        assert not relay.send(BASE, 1.0, [fields(entry(2))], [False])  # logged in process
+        relay.revive()  # too soon: still none
+        assert not relay.alive
+        await asyncio.sleep(0.4)
+        relay.revive()
+        assert relay.alive and relay.proc is not None and relay.proc.pid != first.pid
+        assert first.returncode is not None  # the lost one was reaped
+        assert relay.send(BASE, 1.0, [fields(entry(3))], [False])
+        await wait_until(lambda: _written(scratch_db, 2))
+    finally:
+        await relay.close()
+    assert relay.proc is not None and relay.proc.returncode == 0
+
+
+async def _written(conn: asyncpg.Connection, n: int) -> bool:
+    return await count(conn) == n
+
+
+async def _gone(relay: LogRelay) -> bool:
+    return not relay.alive
+
+
+async def _sent(relay: LogRelay, base: dict[str, Any], games: list[Any]) -> bool:
+    return relay.send(base, 1.0, games, [False] * len(games))
