@@ -14,6 +14,7 @@ import httpx
 import psutil
 
 from firstpitch.serving.log_relay import SOCKET_BUFFER
+from firstpitch.serving.log_writer import READ_BYTES, REPORT_S
 from firstpitch.settings import Settings
 from storage.postgres import connect
 from storage.prediction_log import WRITERS
@@ -121,11 +122,20 @@ async def test_sustained_batches_keep_memory_flat_and_log_every_prediction(
            in_socket_max=max(s[4] for s in samples), p50_ms=statistics.median(latencies) * 1000,
            p99_ms=p99 * 1000, req_per_s=len(load.outcomes) / samples[-1][0])  # fmt: skip
     assert max(late) <= 1.10 * baseline, (baseline, max(late))
+    # The writer's memory grows only to its queue's high-water mark (a bounded queue: its
+    # bytes cap, and the read buffer), and worker and writer together stay within 10 %.
     writer_base = max(s[5] for s in samples if warm <= s[0] < warm + 5)
-    assert max(s[5] for s in samples if s[0] >= warm + 5) <= 1.10 * writer_base
+    writer_late = max(s[5] for s in samples if s[0] >= warm + 5)
+    assert writer_late <= writer_base + settings.log_queue_bytes + 2 * READ_BYTES
+    both = max(s[1] + s[5] for s in samples if s[0] >= warm + 5)
+    assert both <= 1.10 * (baseline + writer_base), (baseline, writer_base, both)
     assert max(s[2] for s in samples) <= settings.log_queue_records  # each queue is bounded
     assert max(s[3] for s in samples) <= settings.log_queue_records
-    assert max(s[4] for s in samples) * MIN_RECORD_BYTES <= 2 * SOCKET_BUFFER  # Linux doubles it
+    # Handed over, not yet queued by the writer: the socket (Linux doubles its buffer), the
+    # writer's read buffer, and what came during the report's interval (twice, for jitter).
+    lag = 2 * REPORT_S * BATCH * len(load.outcomes) / samples[-1][0]
+    handed = (2 * SOCKET_BUFFER + READ_BYTES) // MIN_RECORD_BYTES + lag
+    assert max(s[4] for s in samples) <= handed, handed
     # Latency is reported, never asserted here: loadtests/soak_faults.py gates the long run.
 
 
@@ -141,10 +151,8 @@ async def test_a_killed_log_writer_hands_logging_back_to_its_worker(
         first = log_writer(svc)
         first.send_signal(signal.SIGKILL)
         killed = time.monotonic()
+        await hold(7)  # a new writer starts RESTART_S after the loss, at a request
         async with httpx.AsyncClient(base_url=svc.url, headers=svc.headers, timeout=10) as probe:
-            await hold(2)
-            meanwhile = (await probe.get("/health")).json()["log_writer"]
-            await hold(5)  # a new writer starts RESTART_S after the loss, at a request
             health = (await probe.get("/health")).json()["log_writer"]
         await load.stop()
         later = {o.request_id for o in load.outcomes if o.served and o.started > killed + 1}
@@ -153,13 +161,13 @@ async def test_a_killed_log_writer_hands_logging_back_to_its_worker(
         svc.stop()
     # What the writer held is lost: its queue, a batch in flight per writer, its socket.
     bound = (settings.log_queue_records + WRITERS * settings.log_batch_size
-             + 2 * SOCKET_BUFFER // MIN_RECORD_BYTES)  # fmt: skip
+             + (2 * SOCKET_BUFFER + READ_BYTES) // MIN_RECORD_BYTES)  # fmt: skip
     lost = load.served_records() - found.rows
     report("log_writer_killed", load, served=load.served_records(), logged=found.rows,
            lost=lost, bound=bound, served_after_kill=len(later))  # fmt: skip
     assert set(load.statuses()) == {200}, load.statuses()  # served throughout
-    assert meanwhile["alive"] is False  # the worker logs by itself meanwhile
-    assert health["alive"] and health["pid"] != first.pid, health  # then a new writer
+    assert health["alive"] and health["pid"] != first.pid, health  # a new writer
+    assert svc.log().count("prediction log writer process lost") == 1
     assert later and later <= found.request_ids  # after the kill the worker logs them itself
     assert 0 <= lost <= bound
 
