@@ -109,7 +109,7 @@ class ApiRuntime:
         relay = None
         if settings.prediction_log and settings.log_writer_process:
             relay = LogRelay(writer_config(settings, endpoints.postgres_dsn))
-            relay.start()
+            relay.revive()  # a writer that cannot start leaves the worker logging itself
         reader = await redis_store.connect(
             endpoints.redis_url,
             max_connections=2,

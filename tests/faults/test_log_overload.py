@@ -78,6 +78,12 @@ def batches(games: list[str]) -> list[str]:
     return (games * (BATCH // len(games) + 1))[:BATCH]
 
 
+async def batch_load(svc: RunningService) -> Load:
+    """Closed-loop clients posting the day's games as one 50-game batch after another."""
+    ids = batches(await today(svc.url, svc.headers))
+    return Load(svc.url, svc.headers, ids, body=lambda n: {"game_ids": ids})
+
+
 async def test_sustained_batches_keep_memory_flat_and_log_every_prediction(
     settings: Settings, ingested: str, champions: dict[str, object], tmp_path: Path
 ) -> None:
@@ -86,8 +92,7 @@ async def test_sustained_batches_keep_memory_flat_and_log_every_prediction(
     # the writer's RSS)
     samples: list[tuple[float, int, int, int, int, int]] = []
     try:
-        ids = batches(await today(svc.url, svc.headers))
-        load = Load(svc.url, svc.headers, ids, body=lambda n: {"game_ids": ids})
+        load = await batch_load(svc)
         worker, writer_proc = api_worker(svc), log_writer(svc)
         started = time.monotonic()
         load.start()
@@ -144,8 +149,7 @@ async def test_a_killed_log_writer_hands_logging_back_to_its_worker(
 ) -> None:
     svc = start_service(settings, ingested, tmp_path)
     try:
-        ids = batches(await today(svc.url, svc.headers))
-        load = Load(svc.url, svc.headers, ids, body=lambda n: {"game_ids": ids})
+        load = await batch_load(svc)
         load.start()
         await hold(2)
         first = log_writer(svc)
@@ -193,8 +197,7 @@ async def test_a_worker_killed_while_postgres_stalls_loses_at_most_the_bound(
     svc = start_service(settings, own_postgres.dsn, tmp_path / "first", **env)
     stalled: list[psutil.Process] = []
     try:
-        ids = batches(await today(svc.url, svc.headers))
-        load = Load(svc.url, svc.headers, ids, body=lambda n: {"game_ids": ids})
+        load = await batch_load(svc)
         load.start()
         await hold(1.5)
         stalled = _postgres_tree(own_postgres)
