@@ -73,8 +73,9 @@ class LogRelay:
 
     def report(self) -> dict[str, Any]:
         pid = self.proc.pid if self.proc is not None else None
-        return {"alive": self.alive, "pid": pid, "queue_depth": self.depth, "in_socket": self.in_socket,
-                "written": self.written, "spilled": self.spilled}  # fmt: skip
+        return {"alive": self.alive, "pid": pid, "queue_depth": self.depth,
+                "in_socket": self.in_socket, "written": self.written,
+                "spilled": self.spilled}  # fmt: skip
 
     def start(self) -> None:
         self.sent = self.received = self.depth = self.queued_bytes = 0
@@ -196,17 +197,24 @@ class LogRelay:
         self._lost("closed")
 
 
+def logger_bounds(settings: Settings) -> dict[str, Any]:
+    """A ``PredictionLogger``'s batches and caps, the worker's and its writer's alike."""
+    return {
+        "batch_size": settings.log_batch_size,
+        "flush_interval": settings.log_flush_ms / 1000,
+        "max_records": settings.log_queue_records,
+        "max_bytes": settings.log_queue_bytes,
+        "max_spill_bytes": settings.log_spill_max_bytes,
+    }
+
+
 def writer_config(settings: Settings, dsn: str) -> dict[str, Any]:
     """What the writer process needs: where to write, and the same bounds as the worker's."""
     return {
         "dsn": dsn,
         "connect_timeout_s": settings.postgres_timeout_ms / 1000,
         "spill_dir": str(settings.spill_path),
-        "batch_size": settings.log_batch_size,
-        "flush_s": settings.log_flush_ms / 1000,
-        "max_records": settings.log_queue_records,
-        "max_bytes": settings.log_queue_bytes,
-        "max_spill_bytes": settings.log_spill_max_bytes,
+        "logger": logger_bounds(settings),
     }
 
 

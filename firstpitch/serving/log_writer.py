@@ -130,15 +130,7 @@ async def main(fd: int, config: dict[str, Any]) -> None:
     sock.setblocking(False)
     pool = await postgres.create_pool(config["dsn"], min_size=1, max_size=4,
                                       connect_timeout=config["connect_timeout_s"])  # fmt: skip
-    logger = PredictionLogger(
-        pool,
-        Path(config["spill_dir"]),
-        batch_size=config["batch_size"],
-        flush_interval=config["flush_s"],
-        max_records=config["max_records"],
-        max_bytes=config["max_bytes"],
-        max_spill_bytes=config["max_spill_bytes"],
-    )
+    logger = PredictionLogger(pool, Path(config["spill_dir"]), **config["logger"])
     logger.start()
     writer = Writer(sock, logger)
     loop = asyncio.get_running_loop()

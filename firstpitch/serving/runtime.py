@@ -29,7 +29,7 @@ from firstpitch.serving.cache import PredictionCache
 from firstpitch.serving.catalog import Catalog
 from firstpitch.serving.errors import Unavailable
 from firstpitch.serving.events import Hub
-from firstpitch.serving.log_relay import LogRelay, writer_config
+from firstpitch.serving.log_relay import LogRelay, logger_bounds, writer_config
 from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.repricing import Repricer
@@ -96,14 +96,7 @@ class ApiRuntime:
         async with pool.acquire() as conn:
             await postgres.migrate(conn)
         logger = PredictionLogger(
-            pool,
-            settings.spill_path,
-            batch_size=settings.log_batch_size,
-            flush_interval=settings.log_flush_ms / 1000,
-            max_records=settings.log_queue_records,
-            max_bytes=settings.log_queue_bytes,
-            max_spill_bytes=settings.log_spill_max_bytes,
-            enabled=settings.prediction_log,
+            pool, settings.spill_path, enabled=settings.prediction_log, **logger_bounds(settings)
         )
         logger.start()
         relay = None

@@ -196,10 +196,12 @@ async def test_a_worker_killed_while_postgres_stalls_loses_at_most_the_bound(
     (tmp_path / "first").mkdir(), (tmp_path / "second").mkdir()
     svc = start_service(settings, own_postgres.dsn, tmp_path / "first", **env)
     stalled: list[psutil.Process] = []
+    orphans: list[psutil.Process] = []  # the killed worker's writer process outlives it
     try:
         load = await batch_load(svc)
         load.start()
         await hold(1.5)
+        orphans.append(log_writer(svc))
         stalled = _postgres_tree(own_postgres)
         for proc in stalled:  # writes hang: the queue fills, the rest goes to the spill
             proc.send_signal(signal.SIGSTOP)
@@ -212,6 +214,8 @@ async def test_a_worker_killed_while_postgres_stalls_loses_at_most_the_bound(
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(signal.SIGCONT)
         svc.stop()
+        for orphan in orphans:  # it drains to PostgreSQL or the spill, then ends: wait for it
+            _reap(orphan)
     served = load.served_records()
     # A new service replays what the killed worker spilled.
     again = start_service(settings, own_postgres.dsn, tmp_path / "second", **env)
@@ -237,6 +241,15 @@ async def test_a_worker_killed_while_postgres_stalls_loses_at_most_the_bound(
     assert served > 10 * BATCH and found.rows > 0
     assert await without_vector(own_postgres.dsn, load.prefix) == (found.rows, 0)
     assert 0 <= lost <= bound, (served, found.rows)
+
+
+def _reap(proc: psutil.Process, within: float = 60) -> None:
+    try:
+        proc.wait(within)
+    except psutil.TimeoutExpired:
+        proc.kill()
+    except psutil.NoSuchProcess:
+        pass
 
 
 def _spill_bytes(spill_dir: Path) -> int:

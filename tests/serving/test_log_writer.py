@@ -65,9 +65,9 @@ def test_a_frames_records_are_the_workers_own() -> None:
 
 
 def _config(conn: asyncpg.Connection, spill: Path) -> dict[str, Any]:
-    return {"dsn": _dsn(conn), "connect_timeout_s": 5, "spill_dir": str(spill),
-            "batch_size": 500, "flush_s": 0.05, "max_records": 4000, "max_bytes": 8 << 20,
-            "max_spill_bytes": 1 << 30}  # fmt: skip
+    bounds = {"batch_size": 500, "flush_interval": 0.05, "max_records": 4000,
+              "max_bytes": 8 << 20, "max_spill_bytes": 1 << 30}  # fmt: skip
+    return {"dsn": _dsn(conn), "connect_timeout_s": 5, "spill_dir": str(spill), "logger": bounds}
 
 
 async def test_a_relay_and_its_writer_log_every_record(
