@@ -126,9 +126,6 @@ class Writer:
 
 
 async def main(fd: int, config: dict[str, Any]) -> None:
-    # Below the API worker's priority: where the two contend for a core, requests go first
-    # (a writer that then lags fills its bounded queue, and the spill, not memory).
-    os.nice(config.get("nice", 0))
     sock = socket.socket(fileno=fd)
     sock.setblocking(False)
     pool = await postgres.create_pool(config["dsn"], min_size=1, max_size=4,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import operator
-import os
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +67,7 @@ def test_a_frames_records_are_the_workers_own() -> None:
 def _config(conn: asyncpg.Connection, spill: Path) -> dict[str, Any]:
     bounds = {"batch_size": 500, "flush_interval": 0.05, "max_records": 4000,
               "max_bytes": 8 << 20, "max_spill_bytes": 1 << 30}  # fmt: skip
-    return {"dsn": _dsn(conn), "connect_timeout_s": 5, "spill_dir": str(spill), "logger": bounds,
-            "nice": 7}  # fmt: skip
+    return {"dsn": _dsn(conn), "connect_timeout_s": 5, "spill_dir": str(spill), "logger": bounds}
 
 
 async def test_a_relay_and_its_writer_log_every_record(
@@ -78,14 +76,6 @@ async def test_a_relay_and_its_writer_log_every_record(
     relay = LogRelay(_config(scratch_db, tmp_path / "spill"))
     relay.start()
     try:
-        assert relay.proc is not None
-        # below the worker's priority: the config's nice, added to this process's own
-        want = os.getpriority(os.PRIO_PROCESS, 0) + 7
-        for _ in range(200):  # it lowers its own priority as it starts
-            if os.getpriority(os.PRIO_PROCESS, relay.proc.pid) == want:
-                break
-            await asyncio.sleep(0.05)
-        assert os.getpriority(os.PRIO_PROCESS, relay.proc.pid) == want
         for i in range(200):  # 10,000 records: more than the socket holds at once
             games = [fields(entry(j)) for j in range(50)]
             base = BASE | {"request_id": f"q{i}"}
