@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -96,13 +97,23 @@ class Database:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 10,
+    init: Callable[[asyncpg.Connection[Any]], Coroutine[Any, Any, None]] | None = None,
+    name: str | None = None,
 ) -> asyncpg.Pool:
+    """A pool, retried while the server starts; ``init`` runs on each new connection;
+    ``name`` is the connections' ``application_name`` (as ``pg_stat_activity`` shows them)."""
+    settings = {"application_name": name} if name else None
     for attempt in range(1, 11):
         try:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout
-            )
+                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout, init=init,
+                server_settings=settings,
+            )  # fmt: skip
             assert pool is not None
             return pool
         except (OSError, asyncpg.CannotConnectNowError) as exc:
@@ -111,6 +122,27 @@ async def create_pool(
             log.warning("postgres pool not ready (attempt %d/10): %s", attempt, exc)
             await asyncio.sleep(0.3 * attempt)
     raise AssertionError("unreachable")
+
+
+async def share_priority(conn: Conn) -> None:
+    """Give the connection's server process this process's CPU priority (nice), where the
+    server runs on this machine: a background writer's queries are then as background as
+    the writer itself. A server elsewhere (its backend's pid names no ``postgres:`` process
+    here), or a priority this process may not set, is left as it is."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    if own <= 0:
+        return
+    _lower_priority(int(await conn.fetchval("SELECT pg_backend_pid()")), own)
+
+
+def _lower_priority(pid: int, nice: int) -> None:
+    try:
+        if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"postgres:"):
+            return
+        if os.getpriority(os.PRIO_PROCESS, pid) < nice:
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError:  # not here, gone, or not ours to lower
+        return
 
 
 async def migrate(conn: Conn, migrations: Sequence[Migration] | None = None) -> int:

@@ -214,6 +214,7 @@ def writer_config(settings: Settings, dsn: str) -> dict[str, Any]:
         "dsn": dsn,
         "connect_timeout_s": settings.postgres_timeout_ms / 1000,
         "spill_dir": str(settings.spill_path),
+        "nice": settings.log_writer_nice,
         "logger": logger_bounds(settings),
     }
 

@@ -41,6 +41,7 @@ CONFIG_ENV = "FIRSTPITCH_LOG_WRITER_CONFIG"  # JSON: dsn, spill_dir, queue bound
 READ_BYTES = 1 << 20
 MAX_FRAME = 64 << 20  # a batch's frame is ~50 KB
 STOP_AFTER_SIGNAL_S = 30.0  # a signalled writer whose worker never closes the socket
+APPLICATION_NAME = "firstpitch-log-writer"  # its connections, in pg_stat_activity
 
 
 def records(frame: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -94,6 +95,9 @@ class Writer:
                 self.buf += data
                 for frame in frames(self.buf):
                     await self._log(records(frame))
+                # sock_recv returns at once while data waits, without yielding: a writer
+                # behind its worker would otherwise never let its COPYs and reports run
+                await asyncio.sleep(0)
         finally:
             reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,10 +130,15 @@ class Writer:
 
 
 async def main(fd: int, config: dict[str, Any]) -> None:
+    # Below the API worker's priority: where the two contend for a core, requests go first
+    # (a writer that then lags fills its bounded queue, and the spill, not memory).
+    os.nice(config.get("nice", 0))
     sock = socket.socket(fileno=fd)
     sock.setblocking(False)
     pool = await postgres.create_pool(config["dsn"], min_size=1, max_size=4,
-                                      connect_timeout=config["connect_timeout_s"])  # fmt: skip
+                                      connect_timeout=config["connect_timeout_s"],
+                                      init=postgres.share_priority,
+                                      name=APPLICATION_NAME)  # fmt: skip
     logger = PredictionLogger(pool, Path(config["spill_dir"]), **config["logger"])
     logger.start()
     writer = Writer(sock, logger)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import operator
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,10 @@ import asyncpg
 import msgpack
 import pytest
 
-from firstpitch.serving import log_relay, shaping
+from firstpitch.serving import log_relay, log_writer, shaping
 from firstpitch.serving.log_relay import LogRelay
-from firstpitch.serving.log_writer import MAX_FRAME, frame, frames, records
+from firstpitch.serving.log_writer import MAX_FRAME, Writer, frame, frames, records
+from storage.prediction_log import LogStats
 from tests.storage.test_prediction_log import POLICY, VECTOR, _dsn, count, wait_until
 
 BASE = {"request_id": "q1", "endpoint": "predict_batch", "model_name": "firstpitch-home-win",
@@ -64,10 +67,58 @@ def test_a_frames_records_are_the_workers_own() -> None:
     assert got == want
 
 
+class _Taken:
+    """A logger that only counts (what the writer does with a logger is not at issue)."""
+
+    depth = queued_bytes = 0
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.stats = LogStats()
+
+    def log_many(self, batch: list[dict[str, Any]]) -> None:
+        self.taken += len(batch)
+
+
+async def test_a_writer_behind_its_worker_still_lets_its_other_tasks_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Data waiting in the socket makes every read return at once: the writer must yield
+    between reads, or its COPYs and reports wait until the worker goes quiet."""
+    monkeypatch.setattr(log_writer, "READ_BYTES", 4096)
+    ours, theirs = socket.socketpair()
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    sent = [(BASE, 1.0, [fields(entry(i))], [False]) for i in range(300)]
+    ours.sendall(b"".join(b"".join(frame(*f)) for f in sent))  # all of it waits at once
+    ours.shutdown(socket.SHUT_WR)
+    theirs.setblocking(False)
+    logger = _Taken()
+    writer = Writer(theirs, logger)  # type: ignore[arg-type]
+    seen: list[int] = []
+
+    async def probe() -> None:
+        while True:
+            seen.append(logger.taken)
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(probe())
+    await asyncio.sleep(0)
+    try:
+        await asyncio.wait_for(writer.run(), 30)
+    finally:
+        watcher.cancel()
+        ours.close()
+        theirs.close()
+    assert logger.taken == 300
+    assert any(0 < n < 300 for n in seen), seen  # it ran while the writer was mid-stream
+
+
 def _config(conn: asyncpg.Connection, spill: Path) -> dict[str, Any]:
     bounds = {"batch_size": 500, "flush_interval": 0.05, "max_records": 4000,
               "max_bytes": 8 << 20, "max_spill_bytes": 1 << 30}  # fmt: skip
-    return {"dsn": _dsn(conn), "connect_timeout_s": 5, "spill_dir": str(spill), "logger": bounds}
+    return {"dsn": _dsn(conn), "connect_timeout_s": 5, "spill_dir": str(spill), "logger": bounds,
+            "nice": 7}  # fmt: skip
 
 
 async def test_a_relay_and_its_writer_log_every_record(
@@ -76,11 +127,27 @@ async def test_a_relay_and_its_writer_log_every_record(
     relay = LogRelay(_config(scratch_db, tmp_path / "spill"))
     relay.start()
     try:
+        assert relay.proc is not None
+        # below the worker's priority: the config's nice, added to this process's own
+        want = os.getpriority(os.PRIO_PROCESS, 0) + 7
+        for _ in range(200):  # it lowers its own priority as it starts
+            if os.getpriority(os.PRIO_PROCESS, relay.proc.pid) == want:
+                break
+            await asyncio.sleep(0.05)
+        assert os.getpriority(os.PRIO_PROCESS, relay.proc.pid) == want
         for i in range(200):  # 10,000 records: more than the socket holds at once
             games = [fields(entry(j)) for j in range(50)]
             base = BASE | {"request_id": f"q{i}"}
             # a full socket refuses (the worker would log them itself): here they wait
             await wait_until(functools.partial(_sent, relay, base, games), seconds=30)
+        # its PostgreSQL backends (on this machine) run at the writer's priority too
+        backends = await scratch_db.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = "
+            "current_database()",
+            log_writer.APPLICATION_NAME,
+        )
+        assert backends
+        assert {os.getpriority(os.PRIO_PROCESS, r["pid"]) for r in backends} == {want}
     finally:
         await relay.close()
     assert relay.proc is not None and relay.proc.returncode == 0 and not relay.alive
