@@ -54,9 +54,19 @@ def new_record_id() -> str:
     """A time-ordered UUID (version 7: 48 bits of Unix milliseconds, then random bits), so
     the log's primary key grows at its right edge instead of touching a random index page
     per row (measured: 7.7 -> 7.1 us of PostgreSQL CPU per COPY'd row)."""
-    rand = int.from_bytes(os.urandom(10), "big")  # 74 of its 80 bits are used
+    return _record_id(time.time_ns() // 1_000_000, os.urandom(10))
+
+
+def new_record_ids(n: int) -> list[str]:
+    """``n`` record ids of this millisecond, their random bits drawn in one system call."""
+    ms, rand = time.time_ns() // 1_000_000, os.urandom(10 * n)
+    return [_record_id(ms, rand[i : i + 10]) for i in range(0, 10 * n, 10)]
+
+
+def _record_id(ms: int, random10: bytes) -> str:
+    rand = int.from_bytes(random10, "big")  # 74 of its 80 bits are used
     value = (
-        (time.time_ns() // 1_000_000) << 80
+        ms << 80
         | 0x7 << 76  # version 7
         | (rand >> 68) << 64  # 12 random bits
         | 0b10 << 62  # the RFC 4122 variant
@@ -84,10 +94,11 @@ def _field(value: Any) -> str:
         return str(value)
     if isinstance(value, bytes):
         return "\\\\x" + value.hex()  # bytea hex input, its backslash escaped for COPY
-    return _json(value)
+    return json_field(value)
 
 
-def _json(value: Any) -> str:
+def json_field(value: Any) -> str:
+    """A JSON value as one COPY text field."""
     # orjson escapes control characters inside strings, so only backslashes need doubling.
     text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     return text.replace("\\", "\\\\") if "\\" in text else text
@@ -119,10 +130,10 @@ def encode(record: dict[str, Any], *, with_vector: bool = True) -> bytes:
                 and (policy is None or type(policy) is dict)
             ):
                 vec = "\\N" if vector is None else f"\\\\x{vector.hex()}"
-                pol = "\\N" if policy is None else _json(policy)
+                pol = "\\N" if policy is None else json_field(policy)
                 line = (
                     f"{head}\t{'t' if values[13] else 'f'}\t{rest[0]!r}\t{rest[1]!r}\t"
-                    f"{rest[2]!r}\t{rest[3]!r}\t{_json(values[18])}\t{_json(values[19])}\t"
+                    f"{rest[2]!r}\t{rest[3]!r}\t{json_field(values[18])}\t{json_field(values[19])}\t"
                     f"{rest[4]!r}\t{vec}\t{pol}\t{'t' if values[23] else 'f'}\n"
                 )
                 return line.encode()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from storage.log_records import COLUMNS, VECTOR_AT, encode
 
@@ -47,6 +47,9 @@ MERGE = (
     f"INSERT INTO prediction_log ({_COLUMN_LIST}) SELECT {_SELECTED} "
     "FROM prediction_log_stage ON CONFLICT (record_id) DO NOTHING"
 )
+
+
+INLINE, REFERENCE, CARRY = 0, 1, 2  # how a record's vector goes (``Vectors.place``)
 
 
 class Carrying(bytes):
@@ -87,7 +90,7 @@ class Vectors:
             known = self._old.get(digest)
         return known is not None and known == vector
 
-    def _age(self) -> None:
+    def age(self) -> None:
         """Two generations: what was added since ``_since`` and the one before it. Between
         calls less than ``ttl_s`` apart, nothing trusted is older than ``3 * ttl_s``."""
         now = time.monotonic()
@@ -96,20 +99,30 @@ class Vectors:
             self._old = self._new if age <= 2 * self.ttl_s else {}
             self._new, self._since = {}, now
 
+    def place(self, digest: Any, vector: Any) -> int:
+        """How a record with this vector and hash is queued: ``INLINE`` (no vector, or not
+        the one hashed: kept as it came), ``REFERENCE`` (the log holds it) or ``CARRY``.
+        Callers ``age()`` once before a request's records."""
+        if type(vector) is not bytes or type(digest) is not str:
+            return INLINE
+        if self.holds(digest, vector):
+            return REFERENCE
+        return CARRY if hashlib.sha256(vector).hexdigest() == digest else INLINE
+
     def encode(self, records: Iterable[dict[str, Any]]) -> list[bytes]:
         """A request's records as queue lines (plain or ``Carrying``)."""
-        self._age()
+        self.age()
         lines: list[bytes] = []
         for r in records:
-            vector, digest = r.get("feature_vector"), r.get("feature_hash")
-            if type(vector) is not bytes or type(digest) is not str:
+            digest, vector = r.get("feature_hash"), r.get("feature_vector")
+            how = self.place(digest, vector)
+            if how == INLINE:
                 lines.append(encode(r))
-            elif self.holds(digest, vector):
+            elif how == REFERENCE:
                 lines.append(encode(r, with_vector=False))
-            elif hashlib.sha256(vector).hexdigest() == digest:
-                lines.append(carrying(encode(r, with_vector=False), digest, vector))
-            else:  # not the vector that was hashed: kept inline, as it came
-                lines.append(encode(r))
+            else:
+                lines.append(carrying(encode(r, with_vector=False), cast(str, digest),
+                                      cast(bytes, vector)))  # fmt: skip
         return lines
 
     def batch(self, lines: list[bytes]) -> tuple[bytes, dict[str, bytes]]:
@@ -123,7 +136,7 @@ class Vectors:
 
     def committed(self, vectors: dict[str, bytes]) -> None:
         if vectors:
-            self._age()
+            self.age()
             self._new.update(vectors)
             self.sent += len(vectors)
 

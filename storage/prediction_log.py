@@ -1,18 +1,16 @@
 """Prediction records to PostgreSQL: off the request path, bounded in memory, never lost.
 
 ``log()`` encodes a record once, as a line of PostgreSQL's COPY text format
-(``storage/log_records.py``; its feature vector stored once, by hash:
-``storage/log_vectors.py``), and appends it to an in-memory queue. Writer tasks drain the
-queue with ``COPY`` in batches (``storage/log_copy.py``). The queue is capped (records and bytes): a record that
-finds it full goes straight to the spill file (``storage/spill.py``), as does a batch
-Postgres cannot take, so memory stays flat however long an overload or an outage lasts. The
-writer replays spilled lines through a staging table with ``ON CONFLICT (record_id) DO
-NOTHING``: a replay that half-succeeds, or runs twice, writes each record once. ``close()`` drains the queue (to Postgres, else the spill)
-and a new writer replays whatever an earlier process left in its spill directory.
-
-What a crash (SIGKILL, OOM) can lose is what is in memory: at most ``max_records`` queued
-plus one batch of ``batch_size`` being written per writer (``WRITERS``). Everything spilled
-survives the process.
+(``storage/log_records.py``; its vector stored once, by hash: ``storage/log_vectors.py``),
+and queues it in memory; ``queue_lines`` takes lines encoded already. Writer tasks drain the
+queue with ``COPY`` in batches (``storage/log_copy.py``). The queue is capped (records and
+bytes): what finds it full goes straight to the spill file (``storage/spill.py``), as does a
+batch Postgres cannot take, so memory stays flat however long an overload or an outage lasts.
+Spilled lines are replayed through a staging table with ``ON CONFLICT (record_id) DO
+NOTHING``: a replay that half-succeeds, or runs twice, writes each record once. ``close()``
+drains the queue (to Postgres, else the spill); a new writer replays what an earlier process
+left in its spill directory. A crash (SIGKILL, OOM) can lose what is in memory: at most
+``max_records`` queued plus one ``batch_size`` batch being written per writer (``WRITERS``).
 """
 
 from __future__ import annotations
@@ -68,12 +66,10 @@ class PredictionLogger:
         writers: int = WRITERS,
         max_spill_bytes: int = 8 << 30,
     ) -> None:
-        self.spill = spill.SpillFile(spill_dir)
-        self.spill_dir = spill_dir
+        self.spill, self.spill_dir = spill.SpillFile(spill_dir), spill_dir
         self.batch_size, self.flush_interval = batch_size, flush_interval
-        self.retry_interval = retry_interval
+        self.retry_interval, self.max_spill_bytes = retry_interval, max_spill_bytes
         self.max_records, self.max_bytes = max_records, max_bytes
-        self.max_spill_bytes = max_spill_bytes
         self._spilled_bytes = self.spill.total_bytes()  # refreshed by the writer
         self.enabled = enabled  # off only for benchmarks: nothing is recorded then
         self.stats = LogStats()
@@ -111,9 +107,14 @@ class PredictionLogger:
     def log_many(self, records: list[dict[str, Any]]) -> None:
         """Queue a request's records, or spill what the queue has no room for. Raises
         LogFull (nothing recorded) when even the spill is at its limit."""
-        if not self.enabled or not records:
+        if self.enabled and records:
+            self.queue_lines(self.vectors.encode(records))
+
+    def queue_lines(self, lines: list[bytes]) -> None:
+        """``log_many`` for records encoded already (``self.vectors`` placed their vectors)."""
+        if not self.enabled or not lines:
             return
-        lines = self.vectors.encode(records)
+        count = len(lines)
         if self._closing:  # late records still land somewhere durable
             self._overflow(lines)
             self.spill.rotate()
@@ -122,30 +123,30 @@ class PredictionLogger:
             room = max(0, room) if self._queued_bytes < self.max_bytes else 0
             if room < len(lines):  # the queue is full: the rest goes straight to the spill
                 self._overflow(lines[room:])
-                del lines[room:]
+                lines = lines[:room]  # (the caller's list is left as it was)
             if lines:
                 self._queue.extend(lines)
                 self._queued_bytes += sum(map(len, lines))
                 self._wake.set()
                 if len(self._queue) >= self.batch_size:
                     self._full.set()
-        self.stats.queued += len(records)
+        self.stats.queued += count
 
     def check_room(self) -> None:
         """Raise LogFull when the spill directory is at its limit (as of the last check)."""
         if self._spilled_bytes >= self.max_spill_bytes:
-            raise LogFull(
-                f"the prediction log's spill holds {self._spilled_bytes} bytes "
-                f"(limit {self.max_spill_bytes}); predictions resume once Postgres takes them"
-            )
+            raise self._full_spill()
+
+    def _full_spill(self) -> LogFull:
+        return LogFull(
+            f"the prediction log's spill holds {self._spilled_bytes} bytes "
+            f"(limit {self.max_spill_bytes}); predictions resume once Postgres takes them"
+        )
 
     def _overflow(self, lines: list[bytes]) -> None:
         data = log_vectors.spill_form(lines)
         if self._spilled_bytes + len(data) > self.max_spill_bytes:
-            raise LogFull(
-                f"the prediction log's spill holds {self._spilled_bytes} bytes "
-                f"(limit {self.max_spill_bytes}); predictions resume once Postgres takes them"
-            )
+            raise self._full_spill()
         self.spill.append(data)
         self._spilled_bytes += len(data)
         self.stats.spilled += len(lines)

@@ -3,9 +3,9 @@ batches, on a core of its own, so the API worker only hands the served values ov
 
 ``log_relay.py`` starts it with one end of a Unix stream socket. Down that socket come
 frames (``records`` tells their form): a request's shared record fields, and each game's
-answer. The writer makes the records exactly as the API worker would (``shaping.record``),
-and hands them to a
-``PredictionLogger`` of its own: bounded queue, COPY, spill, replay. Up the socket, every
+answer. The writer turns each frame straight into the COPY lines the API worker's records
+would encode to (``log_lines.frame_lines``; ``records`` below is what they must equal), and
+hands them to a ``PredictionLogger`` of its own: bounded queue, COPY, spill, replay. Up the socket, every
 ``REPORT_S``, go its counters, which the worker shows as its log gauges.
 
 It stops when the socket ends, which happens when the API worker closes it or dies (SIGKILL
@@ -32,6 +32,7 @@ from typing import Any
 import msgpack
 
 from firstpitch.serving import shaping
+from firstpitch.serving.log_lines import frame_lines
 from storage import postgres
 from storage.prediction_log import LogFull, PredictionLogger
 
@@ -94,7 +95,7 @@ class Writer:
             while data := await loop.sock_recv(self.sock, READ_BYTES):
                 self.buf += data
                 for frame in frames(self.buf):
-                    await self._log(records(frame))
+                    await self._log(frame_lines(frame, self.logger.vectors))
                 # sock_recv returns at once while data waits, without yielding: a writer
                 # behind its worker would otherwise never let its COPYs and reports run
                 await asyncio.sleep(0)
@@ -103,12 +104,12 @@ class Writer:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
 
-    async def _log(self, batch: list[dict[str, Any]]) -> None:
+    async def _log(self, batch: list[bytes]) -> None:
         """Queue (or spill) the records; while even the spill is full, stop reading, so the
         worker's socket fills and it answers 503 instead of serving unrecorded."""
         while True:
             try:
-                self.logger.log_many(batch)
+                self.logger.queue_lines(batch)
             except LogFull:
                 log.warning("prediction log spill is full; waiting for PostgreSQL")
                 await asyncio.sleep(self.logger.retry_interval)

@@ -19,6 +19,7 @@ import pytest
 from firstpitch.serving import log_relay, log_writer, shaping
 from firstpitch.serving.log_relay import LogRelay
 from firstpitch.serving.log_writer import MAX_FRAME, Writer, frame, frames, records
+from storage.log_vectors import Vectors
 from storage.prediction_log import LogStats
 from tests.storage.test_prediction_log import POLICY, VECTOR, _dsn, count, wait_until
 
@@ -75,9 +76,10 @@ class _Taken:
     def __init__(self) -> None:
         self.taken = 0
         self.stats = LogStats()
+        self.vectors = Vectors()
 
-    def log_many(self, batch: list[dict[str, Any]]) -> None:
-        self.taken += len(batch)
+    def queue_lines(self, lines: list[bytes]) -> None:
+        self.taken += len(lines)
 
 
 async def test_a_writer_behind_its_worker_still_lets_its_other_tasks_run(

@@ -6,14 +6,20 @@ import os
 import time
 import uuid
 
-from storage.log_records import new_record_id
+import pytest
+
+from storage.log_records import new_record_id, new_record_ids
 
 VERSION_AND_VARIANT_BITS = {76, 77, 78, 79, 62, 63}
 
 
-def test_record_ids_are_time_ordered_uuid7_with_74_random_bits() -> None:
+@pytest.mark.parametrize("draw", ["one at a time", "fifty at once"])
+def test_record_ids_are_time_ordered_uuid7_with_74_random_bits(draw: str) -> None:
     before = time.time_ns() // 1_000_000
-    ids = [new_record_id() for _ in range(4000)]
+    if draw == "one at a time":
+        ids = [new_record_id() for _ in range(4000)]
+    else:
+        ids = [i for _ in range(80) for i in new_record_ids(50)]
     after = time.time_ns() // 1_000_000
     assert len(set(ids)) == len(ids)
     parsed = [uuid.UUID(i) for i in ids]
