@@ -148,6 +148,10 @@ class EmbeddedPostgres:
             "-c unix_socket_directories=''",
             "-c max_connections=200",
             "-c shared_buffers=256MB",
+            # The log writes ~30 MB of WAL a second under sustained batches: at the default
+            # 1 GB, a checkpoint every ~20 s, after each of which the first change to every
+            # page (hint bits included: the data has checksums) logs the whole page again.
+            "-c max_wal_size=4GB",
         ]
         if not self.durable:  # throwaway test servers: no fsync, far faster
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]

@@ -21,14 +21,15 @@ def test_start_reuse_stop(tmp_path: Path) -> None:
         assert pg.start() == dsn and pg.status().pid == pid  # a second start reuses it
         assert rd.start() == url
 
-        async def version() -> str:
+        async def show(setting: str) -> str:
             conn = await asyncpg.connect(dsn)
             try:
-                return str(await conn.fetchval("SHOW server_version"))
+                return str(await conn.fetchval(f"SHOW {setting}"))
             finally:
                 await conn.close()
 
-        assert asyncio.run(version()).startswith("18.")
+        assert asyncio.run(show("server_version")).startswith("18.")
+        assert asyncio.run(show("max_wal_size")) == "4GB"  # checkpoints far apart under load
         client = redis.Redis.from_url(url)
         client.set("k", "v")
         assert client.get("k") == b"v"
