@@ -12,7 +12,7 @@ general path, record by record, so the lines are the same either way (a test com
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -50,9 +50,7 @@ def frame_lines(frame: tuple[Any, ...], vectors: Vectors) -> list[bytes]:
         or type(latency_ms) is not float
         or not (policy is None or type(policy) is dict)
     ):
-        return vectors.encode(
-            [_record(base, g, h, latency_ms) for g, h in zip(games, hits, strict=True)]
-        )
+        return vectors.encode(records(frame))
     request_id, endpoint, rest = shared.split("\t", 2)
     models, predicted_at = rest.rsplit("\t", 1)
     head = (request_id, endpoint, models, predicted_at, f"\t{latency_ms!r}\t")
@@ -86,7 +84,7 @@ def _values(game: bytes | tuple[Any, ...]) -> tuple[Any, ...] | None:
     if isinstance(game, tuple):
         return game if len(game) == len(shaping.RECORD_FIELDS) else None
     try:
-        return tuple(_FIELDS(msgpack.unpackb(game, raw=False)))
+        return cast(tuple[Any, ...], _FIELDS(msgpack.unpackb(game, raw=False)))
     except (KeyError, TypeError):  # an older cache entry (no vector): the general path
         return None
 
@@ -107,6 +105,14 @@ def _start(record_id: str, values: tuple[Any, ...], hit: bool, head: tuple[str, 
         f"{predicted_at}\t{'t' if hit else 'f'}\t{p_home!r}\t{p_over!r}\t{c_home!r}\t"
         f"{c_over!r}\t{json_field(odds)}\t{json_field(recs)}{latency}"
     )
+
+
+def records(frame: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """A frame's records, as the API worker would have made them: the general path. A frame
+    is ``(base, latency_ms, games, hits)``: the request's shared record fields, and per game
+    its cache hit's msgpack bytes or the values of ``shaping.RECORD_FIELDS``."""
+    base, latency_ms, games, hits = frame
+    return [_record(base, g, h, latency_ms) for g, h in zip(games, hits, strict=True)]
 
 
 def _record(base: dict[str, Any], game: bytes | tuple[Any, ...], hit: bool,

@@ -2,11 +2,11 @@
 batches, on a core of its own, so the API worker only hands the served values over.
 
 ``log_relay.py`` starts it with one end of a Unix stream socket. Down that socket come
-frames (``records`` tells their form): a request's shared record fields, and each game's
+frames (``log_lines.records`` tells their form): a request's shared record fields, and each game's
 answer. The writer turns each frame straight into the COPY lines the API worker's records
-would encode to (``log_lines.frame_lines``; ``records`` below is what they must equal), and
-hands them to a ``PredictionLogger`` of its own: bounded queue, COPY, spill, replay. Up the socket, every
-``REPORT_S``, go its counters, which the worker shows as its log gauges.
+would encode to (``log_lines.frame_lines``; ``log_lines.records`` is what they must equal),
+and hands them to a ``PredictionLogger`` of its own: bounded queue, COPY, spill, replay. Up
+the socket, every ``REPORT_S``, go its counters, which the worker shows as its log gauges.
 
 It stops when the socket ends, which happens when the API worker closes it or dies (SIGKILL
 included): what reached the socket is still read, logged, and written or spilled. SIGTERM and
@@ -31,7 +31,6 @@ from typing import Any
 
 import msgpack
 
-from firstpitch.serving import shaping
 from firstpitch.serving.log_lines import frame_lines
 from storage import postgres
 from storage.prediction_log import LogFull, PredictionLogger
@@ -43,21 +42,6 @@ READ_BYTES = 1 << 20
 MAX_FRAME = 64 << 20  # a batch's frame is ~50 KB
 STOP_AFTER_SIGNAL_S = 30.0  # a signalled writer whose worker never closes the socket
 APPLICATION_NAME = "firstpitch-log-writer"  # its connections, in pg_stat_activity
-
-
-def records(frame: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """A frame's records, as the API worker would have made them. A frame is ``(base,
-    latency_ms, games, hits)``: the request's shared record fields, and per game its cache
-    hit's msgpack bytes or the values of ``shaping.RECORD_FIELDS``."""
-    base, latency_ms, games, hits = frame
-    out = []
-    for game, hit in zip(games, hits, strict=True):
-        if type(game) is bytes:
-            entry = msgpack.unpackb(game, raw=False)
-        else:
-            entry = dict(zip(shaping.RECORD_FIELDS, game, strict=True))
-        out.append(shaping.record(base, entry, hit, latency_ms))
-    return out
 
 
 def frame(base: dict[str, Any], latency_ms: float, games: Sequence[bytes | tuple[Any, ...]],

@@ -1,5 +1,5 @@
 """A frame's queue lines made directly (``log_lines.frame_lines``) are the lines the general
-path makes (``log_writer.records``, then ``Vectors.encode``): byte for byte but the record
+path makes (``log_lines.records``, then ``Vectors.encode``): byte for byte but the record
 id, with the same vectors carried, referred to or kept inline, whatever the fields hold."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firstpitch.serving.log_lines import frame_lines
-from firstpitch.serving.log_writer import records
+from firstpitch.serving.log_lines import frame_lines, records
 from storage.log_vectors import Carrying, Vectors
 from tests.serving.test_log_writer import BASE, entry, fields
 

@@ -17,8 +17,9 @@ import msgpack
 import pytest
 
 from firstpitch.serving import log_relay, log_writer, shaping
+from firstpitch.serving.log_lines import records
 from firstpitch.serving.log_relay import LogRelay
-from firstpitch.serving.log_writer import MAX_FRAME, Writer, frame, frames, records
+from firstpitch.serving.log_writer import MAX_FRAME, Writer, frame, frames
 from storage.log_vectors import Vectors
 from storage.prediction_log import LogStats
 from tests.storage.test_prediction_log import POLICY, VECTOR, _dsn, count, wait_until
