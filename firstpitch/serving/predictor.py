@@ -188,31 +188,39 @@ class Predictor:
         latency_ms = (time.perf_counter() - started) * 1000
         responses = [self.respond(entries[g], name, target, cache_hit=g in hits) for g in game_ids]
         base = self.record_base(name, endpoint, request_id, now)
-        shadowed = bool(rows and self.challengers)  # the challengers' records need the served
-        if self.logger.enabled and (
-            shadowed or not hand_over(self.relay, self.logger, base, latency_ms, game_ids,
-                                      entries, hits, raws)
-        ):  # fmt: skip
-            records = [shaping.record(base, entries[g], g in hits, latency_ms) for g in game_ids]
-            self.logger.log_many(records)
-            if shadowed:  # scored in shadow once answered, each game once
-                await self._shadow(game_ids, hits, entries, records, rows)
+        if self.logger.enabled:
+            records = None
+            if not hand_over(self.relay, self.logger, base, latency_ms, game_ids, entries,
+                             hits, raws):  # fmt: skip
+                records = [
+                    shaping.record(base, entries[g], g in hits, latency_ms) for g in game_ids
+                ]
+                self.logger.log_many(records)
+            if rows and self.challengers:  # scored in shadow once answered, each game once
+                await self._shadow(base, latency_ms, game_ids, hits, entries, rows, records)
         metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
         return responses
 
     async def _shadow(
         self,
+        base: dict[str, Any],
+        latency_ms: float,
         game_ids: list[str],
         hits: dict[str, dict[str, Any]],
         entries: dict[str, dict[str, Any]],
-        records: list[dict[str, Any]],
         rows: dict[str, np.ndarray],
+        records: list[dict[str, Any]] | None,
     ) -> None:
-        """Queue the computed games (each once, however often asked) for the challengers."""
+        """Queue the computed games (each once, however often asked) for the challengers,
+        with their served records (``records``, where they were made here)."""
         served, answers, picked = [], [], []
-        for game_id, record in zip(game_ids, records, strict=True):
+        for i, game_id in enumerate(game_ids):
             if game_id not in hits and game_id in rows:
-                served.append(record)
+                served.append(
+                    records[i]
+                    if records is not None
+                    else shaping.record(base, entries[game_id], False, latency_ms)
+                )
                 answers.append(entries[game_id])
                 picked.append(rows.pop(game_id))
         waiting = Waiting(

@@ -32,6 +32,7 @@ from firstpitch.serving.events import Hub
 from firstpitch.serving.log_relay import LogRelay, logger_bounds, writer_config
 from firstpitch.serving.models import ModelBackend
 from firstpitch.serving.predictor import Predictor, ServedModels
+from firstpitch.serving.relayed_log import RelayedLog
 from firstpitch.serving.repricing import Repricer
 from firstpitch.serving.reproduce import Replayer
 from firstpitch.serving.shadow_queue import ShadowQueue
@@ -154,7 +155,7 @@ class ApiRuntime:
             cutoff_minutes=settings.cutoff_minutes, timeout_s=settings.reprice_timeout_s,
             default_model=settings.default_model,
         )  # fmt: skip
-        runtime.shadows = ShadowQueue(logger)
+        runtime.shadows = ShadowQueue(RelayedLog(relay, logger))  # by the writer, where it can
         runtime.shadows.start()
         runtime.spawn(runtime.hub.run(), "stream-reader")
         runtime.spawn(upkeep.gauges(logger, backend, runtime.shadows, relay), "gauges")
