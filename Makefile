@@ -70,6 +70,7 @@ bench: setup
 	$(PY) loadtests/bench_feature_miss.py
 	$(PY) loadtests/bench_prediction_log.py
 	$(PY) loadtests/bench_log_overhead.py
+	$(PY) loadtests/bench_background_floor.py
 	$(PY) loadtests/bench_model_stats.py
 	$(PY) loadtests/bench_stream.py
 	$(PY) loadtests/bench_shadow.py
