@@ -1,5 +1,6 @@
 """The comparison's targets: firstpitch's full path (each configuration) against the peers'
-fastest configuration in the same run, and prediction logging against the logging-off peer."""
+fastest configuration in the same run, single games against BentoML's empty route, and
+prediction logging against the logging-off peer."""
 
 from __future__ import annotations
 
@@ -66,6 +67,57 @@ def _logging_checks(rows: Sequence[dict[str, Any]], off_configs: list[str]) -> l
     return checks
 
 
+FLOOR = ("bentoml", "empty-route")
+CACHE = "+cache"
+
+
+def _floor_checks(rows: Sequence[dict[str, Any]], configs: list[str]) -> list[TargetCheck]:
+    """Single games against BentoML's own floor (its empty route) in the same run: ≥ 0.7× its
+    req/s on the full path, ≥ 0.85× on cache hits, at 1 and at 8 connections."""
+    checks = []
+    for cfg in configs:
+        factor = 0.85 if cfg.endswith(CACHE) else 0.7
+        name = f"single game 1 and 8 conn: req/s ≥ {factor:g}× the empty BentoML route's"
+        parts: list[str] = []
+        ok = True
+        for scenario in ("single-c1", "single-c8"):
+            mine, floor = (
+                _pick(rows, "firstpitch", scenario, cfg),
+                _pick(rows, FLOOR[0], scenario, FLOOR[1]),
+            )
+            if not mine or not floor or not floor[0]["req_per_s"]:
+                parts, ok = [], False
+                break
+            ratio = mine[0]["req_per_s"] / floor[0]["req_per_s"]
+            ok = ok and ratio >= factor
+            parts.append(
+                f"{scenario} {mine[0]['req_per_s']:.1f} vs {floor[0]['req_per_s']:.1f} "
+                f"({ratio:.2f}×)"
+            )
+        status = ("PASS" if ok else "MISS") if parts else "N/A"
+        checks.append(TargetCheck(cfg, name, status, ", ".join(parts) or "not measured"))
+    return checks
+
+
+def _hop_checks(rows: Sequence[dict[str, Any]]) -> list[TargetCheck]:
+    """The batching model service pays for its hop under concurrency: ≥ 0.75× the in-process
+    path's req/s at 8 connections, single games and 50-game batches, in the same run."""
+    checks = []
+    for scenario in ("single-c8", "batch50-c8"):
+        name = f"{scenario}: model service req/s ≥ 0.75× in process"
+        hop = _pick(rows, "firstpitch", scenario, "inference=service")
+        local = _pick(rows, "firstpitch", scenario, "inference=local")
+        if not hop or not local or not local[0]["req_per_s"]:
+            checks.append(TargetCheck("inference=service", name, "N/A", "not measured"))
+            continue
+        ratio = hop[0]["req_per_s"] / local[0]["req_per_s"]
+        detail = f"{hop[0]['req_per_s']:.1f} vs {local[0]['req_per_s']:.1f} req/s ({ratio:.2f}×)"
+        checks.append(
+            TargetCheck("inference=service", name, "PASS" if ratio >= 0.75 else "MISS", detail)
+        )
+    return checks
+
+
 def check_targets(rows: Sequence[dict[str, Any]], mlflow_factor: float = 5.0) -> list[TargetCheck]:
     """firstpitch's full path (every firstpitch configuration) against the targets.
 
@@ -74,6 +126,8 @@ def check_targets(rows: Sequence[dict[str, Any]], mlflow_factor: float = 5.0) ->
     checks: list[TargetCheck] = []
     configs = list(dict.fromkeys(r["config"] for r in rows if r["target"] == "firstpitch"))
     checks += _logging_checks(rows, [c for c in configs if c.endswith(LOG_OFF)])
+    checks += _floor_checks(rows, [c for c in configs if not c.endswith(LOG_OFF)])
+    checks += _hop_checks(rows)
     for cfg in [c for c in configs if not c.endswith(LOG_OFF)]:  # log=off is only a peer
 
         def fp(scenario: str, cfg: str = cfg) -> dict[str, Any] | None:

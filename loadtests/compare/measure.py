@@ -60,6 +60,8 @@ def verify(target: Target, base: str, prep: Prepared, games: list[str]) -> dict[
     status, raw = http(base + target.path_batch, target.body_batch(games), headers=target.headers)
     if status != 200:
         raise RuntimeError(f"{target.target}/{target.config} answered {status}: {raw[:300]!r}")
+    if not target.checked:  # a constant answer: only that it answers
+        return {"rows": len(games), "checked": False, "response_bytes_batch": len(raw)}
     got = np.array(target.predictions(raw), dtype=np.float64)
     diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
     status1, raw1 = http(

@@ -1,6 +1,7 @@
 """The peers compared with firstpitch, each serving the same home-win champion (raw
 inference only): Seldon MLServer (from a virtualenv of its own) and ``mlflow models serve``,
-each in its default and its tuned configuration."""
+each in its default and its tuned configuration; and BentoML's floor, an empty route on the
+same server firstpitch runs on (``floor_service.py``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from typing import Any
 
 from loadtests.compare.prepare import MLSERVER_MODEL, Prepared, say
 from loadtests.compare.targets import Target
-from loadtests.compare.workload import mlflow_body, mlserver_body
+from loadtests.compare.workload import (
+    firstpitch_batch_body,
+    firstpitch_single_body,
+    mlflow_body,
+    mlserver_body,
+)
 from loadtests.harness.processes import Processes, base_env
 from loadtests.harness.reports import PROJECT_ROOT
 
@@ -162,6 +168,43 @@ def mlflow_target(
         body_single=lambda g: mlflow_body(prep.rows([g]), names),
         body_batch=lambda gs: mlflow_body(prep.rows(gs), names),
         predictions=preds,
+    )
+
+
+def floor_target() -> Target:
+    """BentoML 1.4 with firstpitch's process fixes answering a constant at firstpitch's paths
+    (one worker, access log off): what a route costs before its work."""
+    bentoml = Path(sys.executable).parent / "bentoml"
+    app = "loadtests.compare.floor_service:Floor"
+
+    def start(procs: Processes, port: int, log: Path) -> subprocess.Popen[bytes]:
+        cmd = [str(bentoml), "serve", app, "--host", "127.0.0.1", "--port", str(port),
+               "--working-dir", str(PROJECT_ROOT)]  # fmt: skip
+        env = base_env() | {
+            "BENTOML_DO_NOT_TRACK": "true",
+            "PATH": f"{bentoml.parent}:{os.environ.get('PATH', '')}",
+        }
+        return procs.start(cmd, env, log, cwd=PROJECT_ROOT)
+
+    def preds(raw: bytes) -> list[float]:
+        body = json.loads(raw)
+        return [
+            float(x["home_ml_probability"]) for x in (body if isinstance(body, list) else [body])
+        ]
+
+    return Target(
+        target="bentoml",
+        config="empty-route",
+        what="a constant answer",
+        settings={"command": f"bentoml serve {app}", "workers": 1, "access_log": False},
+        path_single="/api/v1/predict",
+        path_batch="/api/v1/predict/batch",
+        start=start,
+        ready_path="/readyz",
+        body_single=firstpitch_single_body,
+        body_batch=firstpitch_batch_body,
+        predictions=preds,
+        checked=False,
     )
 
 

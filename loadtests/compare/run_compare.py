@@ -6,7 +6,11 @@ What is compared (every server on 127.0.0.1, a free port, started and stopped by
   firstpitch  the FULL prediction path (Redis feature read, cutoff check, inference of both
               champions, betting, prediction logging), prediction cache OFF, in two
               configurations: inference=service (models in the batching BentoML model service,
-              the default) and inference=local (boosters in the API process).
+              the default) and inference=local (boosters in the API process); also
+              inference=local without prediction logging (a benchmark-only peer) and with
+              the prediction cache ON (after a game's first request, every one is a hit).
+  bentoml     BentoML's floor: an empty route of the same server (floor_service.py) at
+              firstpitch's paths, answering a constant.
   mlserver    MLServer 1.7.1 + mlserver-lightgbm serving the home-win champion booster
               (raw inference only), its defaults and its best configuration.
   mlflow      ``mlflow models serve`` of the same registered champion (raw inference only),
@@ -14,7 +18,8 @@ What is compared (every server on 127.0.0.1, a free port, started and stopped by
 Scenarios (wrk -t1, keep-alive): single game at 1, 8 and 32 connections; 50 games at 8.
 The same 2021 regular-season games are used for everyone: firstpitch gets their ids, the
 peers get their feature vectors exactly as firstpitch reads them from Redis (NaN -> null).
-Every server's answers are checked against the champion booster before it is measured.
+Every server's answers are checked against the champion booster before it is measured
+(the floor's constant only for its status).
 
 MLServer runs from its own virtualenv, .state/peers/mlserver-venv (created on first use with
 python3.11 and pip: mlserver==1.7.1, mlserver-lightgbm==1.7.1, uvloop<0.22). Generated Lua
@@ -53,6 +58,8 @@ def all_targets(prep: Prepared, work: Path) -> list[Target]:
         firstpitch_target(prep, "service"),
         firstpitch_target(prep, "local"),
         firstpitch_target(prep, "local", log=False),
+        firstpitch_target(prep, "local", cache=True),
+        peers.floor_target(),
         peers.mlserver_target(
             prep, work, "best", peers.MLSERVER_BEST_SERVER, {}, peers.MLSERVER_BEST_ENV
         ),

@@ -31,6 +31,7 @@ class Target:
     body_batch: Callable[[list[str]], str]
     predictions: Callable[[bytes], list[float]]  # home-win probabilities from a response
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request
+    checked: bool = True  # its answers are the champion's (False: a constant, the floor)
 
 
 def start_ready(target: Target, procs: Processes, log: Path, label: str) -> str:
@@ -44,14 +45,19 @@ def start_ready(target: Target, procs: Processes, log: Path, label: str) -> str:
 
 
 def firstpitch_target(
-    prep: Prepared, inference: str, log: bool = True, env: dict[str, str] | None = None
+    prep: Prepared,
+    inference: str,
+    log: bool = True,
+    env: dict[str, str] | None = None,
+    cache: bool = False,
 ) -> Target:
     """firstpitch's full path; ``log=False`` is the benchmark-only peer without prediction
-    logging, measured beside it to show what logging costs the request path; ``env``: more
-    settings of the service."""
+    logging, measured beside it to show what logging costs the request path; ``cache``: the
+    prediction cache on, so that every request after a game's first is a cache hit; ``env``:
+    more settings of the service."""
     extra = {
         "FIRSTPITCH_NOW": PINNED,
-        "FIRSTPITCH_PREDICTION_CACHE": "false",
+        "FIRSTPITCH_PREDICTION_CACHE": str(cache).lower(),
         "FIRSTPITCH_INFERENCE": inference,
         "FIRSTPITCH_AUTH_ENABLED": "false",  # the peers serve without keys too
         "FIRSTPITCH_PREDICTION_LOG": "true" if log else "false",
@@ -67,7 +73,7 @@ def firstpitch_target(
 
     return Target(
         target="firstpitch",
-        config=f"inference={inference}" + ("" if log else "+log=off"),
+        config=f"inference={inference}" + ("" if log else "+log=off") + ("+cache" if cache else ""),
         what="full path",
         settings={
             "command": "bentoml serve service:FirstPitch (firstpitch.serve.launch)",

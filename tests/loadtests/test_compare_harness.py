@@ -195,3 +195,29 @@ def test_logging_overhead_is_checked_against_the_logging_off_peer() -> None:
     assert "1.15×" in logging["inference=local"].detail
     # the logging-off peer is not itself held to the product's targets
     assert not any(c.config.endswith("+log=off") for c in checks)
+
+
+def test_single_games_are_held_to_bentomls_empty_route_and_the_hop_to_in_process() -> None:
+    rows = [
+        _row("bentoml", "empty-route", "single-c1", 2000),
+        _row("bentoml", "empty-route", "single-c8", 2400),
+        _row("firstpitch", "inference=local", "single-c1", 1500),  # 0.75x
+        _row("firstpitch", "inference=local", "single-c8", 1600),  # 0.67x: a miss
+        _row("firstpitch", "inference=local+cache", "single-c1", 1800),  # 0.90x
+        _row("firstpitch", "inference=local+cache", "single-c8", 2100),  # 0.875x
+        _row("firstpitch", "inference=service", "single-c8", 1250),  # 0.78x of local
+        _row("firstpitch", "inference=local", "batch50-c8", 300),
+        _row("firstpitch", "inference=service", "batch50-c8", 210),  # 0.70x: a miss
+    ]
+    checks = check_targets(rows)
+    floor = {c.config: c for c in checks if "empty BentoML route" in c.target}
+    assert floor["inference=local"].status == "MISS"
+    assert "single-c8 1600.0 vs 2400.0 (0.67×)" in floor["inference=local"].detail
+    assert floor["inference=local+cache"].status == "PASS"  # held to 0.85x, not 0.7x
+    assert "0.85×" in floor["inference=local+cache"].target
+    assert floor["inference=service"].status == "N/A"  # no single-c1 of it here
+    hop = {c.target.split(":")[0]: c for c in checks if "model service" in c.target}
+    assert hop["single-c8"].status == "PASS" and hop["batch50-c8"].status == "MISS"
+    assert "(0.70×)" in hop["batch50-c8"].detail
+    alone = [c for c in check_targets(rows[:2]) if "model service" in c.target]
+    assert [c.status for c in alone] == ["N/A", "N/A"]  # nothing to hold it to
