@@ -1,5 +1,6 @@
 """BentoML's own floor, a peer of the comparison: one worker, access log off, the process
-fixes firstpitch runs with (``runners/bentoml_fixes.py``), and FastAPI routes at
+fixes firstpitch runs with (``runners/bentoml_fixes.py``, the heap frozen after start-up:
+``runners/heap.py``), and FastAPI routes at
 firstpitch's two prediction paths that answer a constant of the response's shape. What any
 route of this server costs before it does any work: the bar firstpitch's single-game
 req/s are held to (``checks.py``: ≥ 0.7× on the full path, ≥ 0.85× on cache hits).
@@ -15,7 +16,7 @@ from typing import Any
 import bentoml
 from fastapi import FastAPI
 
-from runners import bentoml_fixes, route_labels
+from runners import bentoml_fixes, heap, route_labels
 
 bentoml_fixes.apply()
 
@@ -39,4 +40,8 @@ route_labels.labels.add(["/api/v1/predict", "/api/v1/predict/batch"])
 @bentoml.service(name="floor", workers=1, logging={"access": {"enabled": False}})
 @bentoml.asgi_app(app, path="/")
 class Floor:
-    """Nothing but the mounted routes."""
+    """Nothing but the mounted routes, and the heap frozen once started (as firstpitch's)."""
+
+    @bentoml.on_startup
+    async def freeze_heap(self) -> None:
+        heap.freeze()
