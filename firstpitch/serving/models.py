@@ -96,7 +96,12 @@ class RemoteModels:
                 if getattr(exc, "error_code", None) not in RETRYABLE or attempt == self.attempts:
                     raise ModelUnavailable(f"model service {method} failed: {exc}") from exc
                 reason = "shed by the batcher"
-            except (TimeoutError, aiohttp.ClientConnectionError, RuntimeError) as exc:
+            # ClientPayloadError: the answer cut off after its headers (the process killed
+            # while it answered); a model call changes nothing, so it is retried like a drop
+            except (
+                TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
+                RuntimeError,
+            ) as exc:  # fmt: skip
                 if attempt == self.attempts:
                     raise ModelUnavailable(f"model service {method} unreachable: {exc}") from exc
                 reason = f"connection: {exc}"

@@ -57,3 +57,29 @@ async def test_deadline_then_fast_failures_then_recovery() -> None:
     await asyncio.sleep(0.35)
     assert (await models.predict(x)).shape == (1, 2)  # back: closed again
     assert (await models.predict(x)).shape == (1, 2)
+
+
+class CutOff:
+    """The first ``cuts`` answers end after their headers (the process killed mid-answer)."""
+
+    def __init__(self, cuts: int) -> None:
+        self.cuts, self.calls, self.to_async = cuts, 0, self
+
+    async def predict(self, x: Any) -> Any:
+        import aiohttp
+
+        self.calls += 1
+        if self.calls <= self.cuts:
+            raise aiohttp.ClientPayloadError("Response payload is not completed")
+        return np.zeros((len(x), 2))
+
+
+async def test_an_answer_cut_off_mid_body_is_retried_then_unavailable_never_a_crash() -> None:
+    x = np.zeros((1, 3))
+    proxy = CutOff(cuts=1)
+    models = RemoteModels(proxy, base_delay=0.001)
+    assert (await models.predict(x)).shape == (1, 2)  # retried once
+    assert proxy.calls == 2 and models.retries == 1
+    always = RemoteModels(CutOff(cuts=99), base_delay=0.001)
+    with pytest.raises(ModelUnavailable, match="unreachable"):  # a 503, not a 500
+        await always.predict(x)
