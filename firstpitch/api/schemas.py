@@ -168,7 +168,9 @@ class Health(BaseModel):
     log_writer: dict[str, Any] | None = Field(
         None,
         description="With an API key only: the log's writer process (alive, queue_depth, "
-        "in_socket, written, spilled), null when the worker writes its own records",
+        "in_socket, written, spilled; shadow_scored and shadow_failed: the challengers' "
+        "records it scored, the games it could not score), null when the worker writes its "
+        "own records",
     )
     now: str | None = Field(None, description="With an API key only")
 

@@ -57,8 +57,10 @@ class LogRelay:
         self._tail = b""  # the unsent end of the last frame
         self._counters = msgpack.Unpacker()
         self.sent = 0  # records
-        # the writer's last report: received, queue depth, queued bytes, written, spilled
+        # the writer's last report: received, queue depth, queued bytes, written, spilled,
+        # shadow records it scored, games whose challengers it could not score
         self.received = self.depth = self.queued_bytes = self.written = self.spilled = 0
+        self.shadow_scored = self.shadow_failed = 0
         self._closing = False
         self._restart_at = 0.0
 
@@ -75,10 +77,12 @@ class LogRelay:
         pid = self.proc.pid if self.proc is not None else None
         return {"alive": self.alive, "pid": pid, "queue_depth": self.depth,
                 "in_socket": self.in_socket, "written": self.written,
-                "spilled": self.spilled}  # fmt: skip
+                "spilled": self.spilled, "shadow_scored": self.shadow_scored,
+                "shadow_failed": self.shadow_failed}  # fmt: skip
 
     def start(self) -> None:
         self.sent = self.received = self.depth = self.queued_bytes = 0
+        self.shadow_scored = self.shadow_failed = 0
         self._counters = msgpack.Unpacker()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for option in (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF):
@@ -97,14 +101,20 @@ class LogRelay:
         asyncio.get_running_loop().add_reader(ours.fileno(), self._read)
         log.info("prediction log writer process %d started", self.proc.pid)
 
+    @property
+    def scores_challengers(self) -> bool:
+        """Whether the writer scores the challengers of the frames that name them."""
+        return self.alive and bool(self.config.get("mlflow_uri"))
+
     def send(self, base: dict[str, Any], latency_ms: float, games: Sequence[bytes | tuple[Any, ...]],
-             hits: Sequence[bool]) -> bool:  # fmt: skip
-        """Hand a request's records to the writer (``log_writer.frame`` tells the form);
-        False if they were not: log them here."""
+             hits: Sequence[bool], challengers: tuple[Any, ...] = ()) -> bool:  # fmt: skip
+        """Hand a request's records to the writer (``log_writer.frame`` tells the form), with
+        the ``challengers`` it is to score their computed games by; False if they were not:
+        log them here (and score the challengers here)."""
         sock = self._sock
         if sock is None or self._tail:
             return False
-        head, payload = log_writer.frame(base, latency_ms, games, hits)
+        head, payload = log_writer.frame(base, latency_ms, games, hits, challengers)
         try:
             sent = sock.sendmsg([head, payload])  # gathered: the payload is not copied
         except BlockingIOError:
@@ -148,7 +158,15 @@ class LogRelay:
             return
         self._counters.feed(data)
         for counters in self._counters:
-            self.received, self.depth, self.queued_bytes, self.written, self.spilled = counters
+            (
+                self.received,
+                self.depth,
+                self.queued_bytes,
+                self.written,
+                self.spilled,
+                self.shadow_scored,
+                self.shadow_failed,
+            ) = counters
 
     def _lost(self, why: str) -> None:
         sock, self._sock = self._sock, None
@@ -208,9 +226,12 @@ def logger_bounds(settings: Settings) -> dict[str, Any]:
     }
 
 
-def writer_config(settings: Settings, dsn: str) -> dict[str, Any]:
-    """What the writer process needs: where to write, and the same bounds as the worker's."""
-    return {
+def writer_config(settings: Settings, dsn: str, challengers: bool = False) -> dict[str, Any]:
+    """What the writer process needs: where to write, the same bounds as the worker's, and
+    (``challengers``: the models run in the API process) where to load challengers from."""
+    models = {"mlflow_uri": settings.mlflow_uri,
+              "mlflow_artifacts": str(settings.mlflow_artifacts)} if challengers else {}  # fmt: skip
+    return models | {
         "dsn": dsn,
         "connect_timeout_s": settings.postgres_timeout_ms / 1000,
         "spill_dir": str(settings.spill_path),
@@ -228,10 +249,13 @@ def hand_over(
     entries: dict[str, dict[str, Any]],
     hits: dict[str, dict[str, Any]],
     raws: dict[str, bytes],
+    challengers: tuple[Any, ...] = (),
 ) -> bool:
     """Send a request's served records to the writer process: each game as the cached bytes
-    it was served from (``raws``, for the cache hits), else as the values its record takes.
-    False: log them here. Raises LogFull (nothing recorded) when the spill is at its limit."""
+    it was served from (``raws``, for the cache hits), else as the values its record takes;
+    with the ``challengers`` the writer is to score the computed games by (see
+    ``LogRelay.scores_challengers``). False: log them here (and score the challengers here).
+    Raises LogFull (nothing recorded) when the spill is at its limit."""
     if relay is None:
         return False
     if not relay.alive:
@@ -243,7 +267,7 @@ def hand_over(
         games = [raws[g] if g in hits else _record_fields(entries[g]) for g in game_ids]
     except KeyError:  # an answer of another shape: the in-process path takes it
         return False
-    return relay.send(base, latency_ms, games, [g in hits for g in game_ids])
+    return relay.send(base, latency_ms, games, [g in hits for g in game_ids], challengers)
 
 
 def log_depth(logger: PredictionLogger, relay: LogRelay | None) -> int:

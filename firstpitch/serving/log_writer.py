@@ -5,7 +5,9 @@ batches, on a core of its own, so the API worker only hands the served values ov
 frames (``log_lines.records`` tells their form): a request's shared record fields, and each game's
 answer. The writer turns each frame straight into the COPY lines the API worker's records
 would encode to (``log_lines.frame_lines``; ``log_lines.records`` is what they must equal),
-and hands them to a ``PredictionLogger`` of its own: bounded queue, COPY, spill, replay. Up
+and hands them to a ``PredictionLogger`` of its own: bounded queue, COPY, spill, replay. A
+frame that names challengers has its computed games scored by them here, and their shadow
+records queued after the served ones (``writer_shadows.py``). Up
 the socket, every ``REPORT_S``, go its counters, which the worker shows as its log gauges.
 
 It stops when the socket ends, which happens when the API worker closes it or dies (SIGKILL
@@ -32,6 +34,7 @@ from typing import Any
 import msgpack
 
 from firstpitch.serving.log_lines import frame_lines
+from firstpitch.serving.writer_shadows import WriterShadows
 from storage import postgres
 from storage.prediction_log import LogFull, PredictionLogger
 
@@ -45,9 +48,11 @@ APPLICATION_NAME = "firstpitch-log-writer"  # its connections, in pg_stat_activi
 
 
 def frame(base: dict[str, Any], latency_ms: float, games: Sequence[bytes | tuple[Any, ...]],
-          hits: Sequence[bool]) -> tuple[bytes, bytes]:  # fmt: skip
-    """A request's frame as (its 4-byte length, its pickle), for ``socket.sendmsg``."""
-    payload = pickle.dumps((base, latency_ms, games, hits), protocol=5)
+          hits: Sequence[bool], challengers: tuple[Any, ...] = ()) -> tuple[bytes, bytes]:  # fmt: skip
+    """A request's frame as (its 4-byte length, its pickle), for ``socket.sendmsg``; with
+    ``challengers`` (``shadow.Challenger``), the writer scores its computed games by them."""
+    body = (base, latency_ms, games, hits, *((challengers,) if challengers else ()))
+    payload = pickle.dumps(body, protocol=5)
     return len(payload).to_bytes(4, "little"), payload
 
 
@@ -67,9 +72,11 @@ def frames(buf: bytearray) -> list[tuple[Any, ...]]:
 
 
 class Writer:
-    def __init__(self, sock: socket.socket, logger: PredictionLogger) -> None:
-        self.sock, self.logger = sock, logger
-        self.received = 0  # records
+    def __init__(
+        self, sock: socket.socket, logger: PredictionLogger, shadows: WriterShadows | None = None
+    ) -> None:
+        self.sock, self.logger, self.shadows = sock, logger, shadows
+        self.received = 0  # served records (what the worker counts as sent)
         self.buf = bytearray()
 
     async def run(self) -> None:
@@ -79,7 +86,12 @@ class Writer:
             while data := await loop.sock_recv(self.sock, READ_BYTES):
                 self.buf += data
                 for frame in frames(self.buf):
-                    await self._log(frame_lines(frame, self.logger.vectors))
+                    served = frame[:4]
+                    await self._log(frame_lines(served, self.logger.vectors))
+                    if len(frame) > 4 and self.shadows is not None:
+                        shadowed = await self.shadows.lines(served, frame[4], self.logger.vectors)
+                        if shadowed:
+                            await self._log(shadowed, served=False)
                 # sock_recv returns at once while data waits, without yielding: a writer
                 # behind its worker would otherwise never let its COPYs and reports run
                 await asyncio.sleep(0)
@@ -88,7 +100,7 @@ class Writer:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
 
-    async def _log(self, batch: list[bytes]) -> None:
+    async def _log(self, batch: list[bytes], served: bool = True) -> None:
         """Queue (or spill) the records; while even the spill is full, stop reading, so the
         worker's socket fills and it answers 503 instead of serving unrecorded."""
         while True:
@@ -98,13 +110,14 @@ class Writer:
                 log.warning("prediction log spill is full; waiting for PostgreSQL")
                 await asyncio.sleep(self.logger.retry_interval)
                 continue
-            self.received += len(batch)
+            self.received += len(batch) if served else 0
             return
 
     def counters(self) -> list[int]:
-        stats = self.logger.stats
+        stats, shadows = self.logger.stats, self.shadows
+        scored, failed = (shadows.scored, shadows.failed) if shadows is not None else (0, 0)
         return [self.received, self.logger.depth, self.logger.queued_bytes, stats.written,
-                stats.spilled]  # fmt: skip
+                stats.spilled, scored, failed]  # fmt: skip
 
     async def _report(self) -> None:
         loop = asyncio.get_running_loop()
@@ -126,7 +139,10 @@ async def main(fd: int, config: dict[str, Any]) -> None:
                                       name=APPLICATION_NAME)  # fmt: skip
     logger = PredictionLogger(pool, Path(config["spill_dir"]), **config["logger"])
     logger.start()
-    writer = Writer(sock, logger)
+    shadows = None
+    if config.get("mlflow_uri"):  # where the models run in the API process
+        shadows = WriterShadows(config["mlflow_uri"], Path(config["mlflow_artifacts"]))
+    writer = Writer(sock, logger, shadows)
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     for sig in (signal.SIGTERM, signal.SIGINT):

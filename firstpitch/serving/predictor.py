@@ -190,16 +190,22 @@ class Predictor:
         base = self.record_base(name, endpoint, request_id, now)
         if self.logger.enabled:
             records = None
+            # the computed games' challengers: by the log's writer process where it can
+            ahead = self.challengers if rows and self._writer_scores() else ()
             if not hand_over(self.relay, self.logger, base, latency_ms, game_ids, entries,
-                             hits, raws):  # fmt: skip
+                             hits, raws, ahead):  # fmt: skip
                 records = [
                     shaping.record(base, entries[g], g in hits, latency_ms) for g in game_ids
                 ]
                 self.logger.log_many(records)
-            if rows and self.challengers:  # scored in shadow once answered, each game once
+                ahead = ()
+            if rows and self.challengers and not ahead:  # in shadow here, each game once
                 await self._shadow(base, latency_ms, game_ids, hits, entries, rows, records)
         metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
         return responses
+
+    def _writer_scores(self) -> bool:
+        return bool(self.challengers) and self.relay is not None and self.relay.scores_challengers
 
     async def _shadow(
         self,

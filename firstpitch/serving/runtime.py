@@ -30,7 +30,7 @@ from firstpitch.serving.catalog import Catalog
 from firstpitch.serving.errors import Unavailable
 from firstpitch.serving.events import Hub
 from firstpitch.serving.log_relay import LogRelay, logger_bounds, writer_config
-from firstpitch.serving.models import ModelBackend
+from firstpitch.serving.models import LocalModels, ModelBackend
 from firstpitch.serving.predictor import Predictor, ServedModels
 from firstpitch.serving.relayed_log import RelayedLog
 from firstpitch.serving.repricing import Repricer
@@ -102,7 +102,9 @@ class ApiRuntime:
         logger.start()
         relay = None
         if settings.prediction_log and settings.log_writer_process:
-            relay = LogRelay(writer_config(settings, endpoints.postgres_dsn))
+            # models in this process: the writer can load challengers and score them there
+            local = isinstance(backend, LocalModels)
+            relay = LogRelay(writer_config(settings, endpoints.postgres_dsn, challengers=local))
             relay.revive()  # a writer that cannot start leaves the worker logging itself
         reader = await redis_store.connect(
             endpoints.redis_url,

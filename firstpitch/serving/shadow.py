@@ -1,8 +1,11 @@
 """Challengers in shadow: versions carrying a ``challenger`` alias score every game the
 champions score, and their answers are logged flagged ``shadow``, never served, unless a
 client names the challenger's ``model_version``. A request's games are scored after its
-response, in one model call for the requests of a short window (``shadow_queue.py``); a
-re-pricing scores them in the champions' own call, as it logs both with its event.
+response: with the models in the API process, by the prediction log's writer process from
+the frame the served records go in (``writer_shadows.py``), off the worker's core; else (the
+model service, or no writer) in one model call for the requests of a short window
+(``shadow_queue.py``). A re-pricing scores them in the champions' own call, as it logs both
+with its event.
 
 A challenger replaces its own model's champion and keeps the other model's, so a shadow
 record names the two versions it was computed with and replays like any record. The

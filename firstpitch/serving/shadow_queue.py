@@ -1,4 +1,5 @@
-"""Challengers scored after the response: the games a request's champions answered wait
+"""Challengers scored after the response, in the API worker (where the log's writer process
+does not score them, ``writer_shadows.py``): the games a request's champions answered wait
 here, and a background task scores them for every challenger in one model call per batch of
 requests (``interval_s`` apart, or as soon as ``flush_games`` wait), builds their shadow
 records (``shadow.records``) and logs them.

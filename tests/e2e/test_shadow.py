@@ -237,6 +237,13 @@ async def test_a_challenger_scores_in_shadow_and_is_ranked_on_the_same_games(
             plain = {r["game_id"]: r for r in records if not r["shadow"]}
             assert len(records) == 2 * len(games)
             assert set(shadow) == set(plain) == set(games)  # every game scored, once each
+            # models in process: scored by the log's writer process; else in the worker
+            writer = (await client.get("/health")).json()["log_writer"]
+            assert writer["shadow_failed"] == 0, writer
+            if inference == "local":
+                assert writer["shadow_scored"] >= len(games), writer
+            else:
+                assert writer["shadow_scored"] == 0, writer
             got = await client.get(f"/api/v1/predict/{games[1]}")  # the log's latest: served
             assert got.json()["models"]["home_win"]["model_version"] == old, got.text
             some = shadow[games[1]]["record_id"]
