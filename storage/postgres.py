@@ -135,6 +135,17 @@ async def share_priority(conn: Conn) -> None:
     _lower_priority(int(await conn.fetchval("SELECT pg_backend_pid()")), own)
 
 
+def lowered(nice: int) -> Callable[[Conn], Coroutine[Any, Any, None]]:
+    """A pool ``init`` that puts each connection's server process at CPU priority ``nice``
+    (where the server runs on this machine): for background work on connections of its own,
+    such as the outcome fold, so that it yields the cores to requests."""
+
+    async def init(conn: Conn) -> None:
+        _lower_priority(int(await conn.fetchval("SELECT pg_backend_pid()")), nice)
+
+    return init
+
+
 def _lower_priority(pid: int, nice: int) -> None:
     try:
         if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"postgres:"):

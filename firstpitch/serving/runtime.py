@@ -55,6 +55,7 @@ CLOSE_TASKS_S = 5.0  # what shutdown gives background tasks to end once cancelle
 CLOSE_POOL_S = 10.0  # and the connection pool to close gracefully
 STATS_BUDGET_MS = 10_000
 READ_BLOCK_MS = 1000  # the stream reader's XREAD BLOCK (its own connection)
+BACKGROUND_NAME = "firstpitch-upkeep"  # the outcome fold's connection, in pg_stat_activity
 
 
 @dataclass
@@ -64,6 +65,7 @@ class ApiRuntime:
     redis: aioredis.Redis
     pool: asyncpg.Pool
     db: postgres.Database
+    background: postgres.Database  # the outcome fold's connection, at background priority
     logger: PredictionLogger
     relay: LogRelay | None  # the log's writer process, for the served batches
     catalog: Catalog
@@ -96,6 +98,12 @@ class ApiRuntime:
         )
         async with pool.acquire() as conn:
             await postgres.migrate(conn)
+        # the background outcome fold's own connection, at the log writer's priority: its
+        # folds are bursts of PostgreSQL CPU that requests should not wait behind
+        background = await postgres.create_pool(
+            endpoints.postgres_dsn, min_size=1, max_size=1, connect_timeout=pg_timeout,
+            init=postgres.lowered(settings.log_writer_nice), name=BACKGROUND_NAME,
+        )  # fmt: skip
         logger = PredictionLogger(
             pool, settings.spill_path, enabled=settings.prediction_log, **logger_bounds(settings)
         )
@@ -121,6 +129,7 @@ class ApiRuntime:
             redis=client,
             pool=pool,
             db=postgres.Database(pool, settings.postgres_queue_ms / 1000),
+            background=postgres.Database(background, settings.postgres_queue_ms / 1000),
             logger=logger,
             relay=relay,
             catalog=Catalog(settings.mlflow_uri, settings.mlflow_artifacts),
@@ -161,7 +170,7 @@ class ApiRuntime:
         runtime.shadows.start()
         runtime.spawn(runtime.hub.run(), "stream-reader")
         runtime.spawn(upkeep.gauges(logger, backend, runtime.shadows, relay), "gauges")
-        runtime.spawn(upkeep.resolve_outcomes(runtime.db), "outcomes")
+        runtime.spawn(upkeep.resolve_outcomes(runtime.background), "outcomes")
         runtime.spawn(upkeep.build_feature_state(runtime.db, runtime.features), "feature-state")
         runtime.spawn(lifecycle.follow(runtime), "champions")
         if settings.auth_enabled:
@@ -185,11 +194,12 @@ class ApiRuntime:
         if self.relay is not None:
             await self.relay.close()  # the writer process drains, then exits
         await self.logger.close()  # flushes every queued record (or spills it)
-        try:
-            await asyncio.wait_for(self.pool.close(), CLOSE_POOL_S)
-        except TimeoutError:
-            log.warning("PostgreSQL connections still busy at shutdown; terminating them")
-            self.pool.terminate()
+        for pool in (self.background.pool, self.pool):
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_POOL_S)
+            except TimeoutError:
+                log.warning("PostgreSQL connections still busy at shutdown; terminating them")
+                pool.terminate()
         await self.reader.aclose()
         await self.redis.aclose()
 

@@ -4,6 +4,7 @@ waits longer after a long fold so that folding takes a bounded share of the time
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import asyncpg
 import pytest
 
 from firstpitch.serving import upkeep
-from storage.postgres import Database, create_pool
+from storage.postgres import Database, create_pool, lowered
 from tests.storage.test_outcomes import GAMES, add_games, logged, predictions
 from tests.storage.test_prediction_log import _dsn
 
@@ -49,3 +50,23 @@ async def test_the_background_fold_empties_the_queue(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await pool.close()
+
+
+async def test_the_folds_connection_runs_at_background_priority(
+    scratch_db: asyncpg.Connection,
+) -> None:
+    """The service's fold has a pool of its own whose server process runs at the log
+    writer's priority (``postgres.lowered``): its bursts yield the cores to requests."""
+    pool = await create_pool(_dsn(scratch_db), max_size=1, init=lowered(13), name="fp-fold-test")
+    try:
+        async with pool.acquire() as conn:
+            pid = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 13
+        names = await scratch_db.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'fp-fold-test'"
+        )
+        assert [r["pid"] for r in names] == [pid]
+    finally:
+        await pool.close()
+    other = int(await scratch_db.fetchval("SELECT pg_backend_pid()"))
+    assert os.getpriority(os.PRIO_PROCESS, other) == 0  # the server's others are as they were
