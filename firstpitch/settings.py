@@ -101,7 +101,8 @@ class Settings(BaseSettings):
     """Served batches' records are built and written by a process of their own beside each
     API worker (``firstpitch/serving/log_writer.py``); false does it in the worker."""
     log_writer_nice: int = Field(default=10, ge=0, le=19)
-    """The writer process's CPU priority (nice, 0-19): logging is background work, so where
+    """The writer process's CPU priority (nice, 0-19), and the background outcome fold's
+    PostgreSQL process's: logging is background work, so where
     it and the API worker contend for a core, requests go first."""
     shadow_scoring: bool = True
     """Benchmarks only: false leaves the announced challengers unscored (the peer of
