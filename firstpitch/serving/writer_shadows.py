@@ -5,7 +5,8 @@ scored here, off the worker's core, from the feature vectors its computed games 
 What a frame's challengers make is what ``shadow_queue.score`` makes in the worker, bit for
 bit apart from the record ids: each computed game once (a cache hit had its challengers
 scored when it was computed), the served record with each challenger's answer in place of
-its model's champion's (``shadow.records``), the other model's probability the served one
+its model's champion's (the lines ``shadow.records`` encodes to, made as ``log_lines``
+makes a frame's), the other model's probability the served one
 (the champion's own answer to the same row), the betting policy the request logged. A test
 compares the two (``tests/serving/test_writer_shadows.py``).
 
@@ -24,13 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from firstpitch.serving import betting, shadow
-from firstpitch.serving.log_lines import records
+from firstpitch.serving import betting, shadow, shaping
+from firstpitch.serving.log_lines import frame_lines
 from storage.log_vectors import Vectors
 
 log = logging.getLogger("firstpitch.log_writer")
 VERSION_OF = {"home_win": "home_model_version", "total_over": "total_model_version"}
-PROBABILITY = (("home_win", "home_ml_probability"), ("total_over", "total_over_probability"))
+# where a game's values (``shaping.RECORD_FIELDS``) hold its probabilities and its odds
+PROBS = shaping.RECORD_FIELDS.index("home_ml_probability")
+ODDS = shaping.RECORD_FIELDS.index("odds_used")
+VECTOR = shaping.RECORD_FIELDS.index("feature_vector")
 
 
 class WriterShadows:
@@ -56,43 +60,42 @@ class WriterShadows:
                 picked.append(game)
         if not picked:
             return []
-        served = records((base, latency_ms, picked, [False] * len(picked)))
         try:
-            x = np.vstack([np.frombuffer(r["feature_vector"], dtype="<f8") for r in served])
-            columns = await self._columns(x, served, challengers)
+            x = np.vstack([np.frombuffer(g[VECTOR], dtype="<f8") for g in picked])
+            columns = await self._columns(x, base, picked, challengers)
         except Exception:
-            self.failed += len(served)
+            self.failed += len(picked)
             log.exception("scoring %d games' challengers failed: their shadow records are lost",
-                          len(served))  # fmt: skip
+                          len(picked))  # fmt: skip
             return []
         policy = betting.BettingPolicy(**base["policy"])
-        out: list[dict[str, Any]] = []
-        for i, record in enumerate(served):
-            scored = [(c, cols[i]) for c, cols in zip(challengers, columns, strict=True)]
-            out += shadow.records(record, record, scored, policy)
-        self.scored += len(out)
-        return vectors.encode(out)
+        lines: list[bytes] = []
+        for challenger, cols in zip(challengers, columns, strict=True):
+            lines += frame_lines(_frame(base, latency_ms, picked, challenger, cols, policy),
+                                 vectors)  # fmt: skip
+        self.scored += len(lines)
+        return lines
 
     async def _columns(
         self,
         x: np.ndarray,
-        served: list[dict[str, Any]],
+        base: dict[str, Any],
+        games: list[tuple[Any, ...]],
         challengers: tuple[shadow.Challenger, ...],
     ) -> list[np.ndarray]:
         """Each challenger's (n, 2) probabilities: its own model's by its booster, the other
         model's the served answer (that model's champion, on the same rows)."""
-        served_prob = {
-            target: np.array([r[key] for r in served], dtype=np.float64)
-            for target, key in PROBABILITY
+        served = {
+            target: np.array([g[PROBS + i] for g in games], dtype=np.float64)
+            for i, target in enumerate(VERSION_OF)
         }
-        base = served[0]
         predicted: dict[tuple[str, str], np.ndarray] = {}
         out = []
         for challenger in challengers:
             cols = []
             for target, version in zip(VERSION_OF, challenger.versions, strict=True):
                 if version == base[VERSION_OF[target]]:
-                    cols.append(served_prob[target])
+                    cols.append(served[target])
                     continue
                 if (target, version) not in predicted:
                     booster = await self._booster(target, version)
@@ -118,3 +121,25 @@ class WriterShadows:
             self._store = VersionedBoosters(self.tracking_uri, self.artifacts)
         log.info("loading %s version %s for its shadow records", REGISTERED_NAMES[target], version)
         return self._store.get(REGISTERED_NAMES[target], version)
+
+
+def _frame(
+    base: dict[str, Any],
+    latency_ms: float,
+    games: list[tuple[Any, ...]],
+    challenger: shadow.Challenger,
+    cols: np.ndarray,
+    policy: betting.BettingPolicy,
+) -> tuple[Any, ...]:
+    """The challenger's shadow records of ``games`` as a frame of their own, which
+    ``frame_lines`` turns into the lines ``shadow.records`` would encode to: the served
+    records' fields, the challenger's names, its probabilities and recommendations."""
+    head = base | {"model_name": challenger.info["name"],
+                   "model_version": challenger.info["version"],
+                   "home_model_version": challenger.versions[0],
+                   "total_model_version": challenger.versions[1], "shadow": True}  # fmt: skip
+    out = []
+    for game, (p_home, p_over) in zip(games, cols.tolist(), strict=True):
+        recs = betting.recommendations(p_home, p_over, game[ODDS], policy)
+        out.append((*game[:PROBS], p_home, p_over, game[ODDS], recs, *game[ODDS + 2 :]))
+    return head, latency_ms, out, [False] * len(out)
