@@ -16,6 +16,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from firstpitch.serving import betting
 from firstpitch.serving.log_relay import LogRelay
 from storage.prediction_log import PredictionLogger
 
@@ -59,8 +60,8 @@ def _derived(record: dict[str, Any]) -> bool:
     p_home, p_over = record["home_ml_probability"], record["total_over_probability"]
     return (
         type(record["cache_hit"]) is bool
-        and record["home_ml_confidence"] == max(p_home, 1 - p_home)  # betting.confidence
-        and record["total_over_confidence"] == max(p_over, 1 - p_over)
+        and record["home_ml_confidence"] == betting.confidence(p_home)
+        and record["total_over_confidence"] == betting.confidence(p_over)
     )
 
 
