@@ -8,6 +8,7 @@ version (the real ones are tested end to end in tests/e2e/test_shadow.py, models
 
 from __future__ import annotations
 
+import logging
 import operator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from firstpitch.serving import betting, shadow, shaping
+from firstpitch.serving import betting, shadow, shaping, writer_shadows
 from firstpitch.serving.shadow_queue import Waiting, score
 from firstpitch.serving.writer_shadows import WriterShadows
 from storage.log_vectors import Vectors
@@ -130,8 +131,12 @@ async def test_a_frame_of_cache_hits_only_scores_nothing() -> None:
 
 
 async def test_a_version_that_cannot_load_loses_only_the_shadow_lines(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a logging config applied earlier in the session (a server's) may have disabled it
+    monkeypatch.setattr(writer_shadows.log, "disabled", False)
+    monkeypatch.setattr(writer_shadows.log, "propagate", True)
+    caplog.set_level(logging.ERROR, logger=writer_shadows.log.name)
     answers, _ = request(3)
     frame = (BASE, 1.0, [fields(a) for a in answers], [False] * 3)
     challengers = shadow.challengers_of(ANNOUNCED, CHAMPIONS, "fs1")
