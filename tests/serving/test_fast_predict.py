@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from concurrent.futures import ThreadPoolExecutor
 
 import lightgbm as lgb
 import numpy as np
@@ -50,3 +51,27 @@ def test_no_cyclic_garbage_per_call(booster: lgb.Booster) -> None:
 def test_wrong_width_is_refused(booster: lgb.Booster) -> None:
     with pytest.raises(ValueError, match=r"expected \(n, 12\)"):
         FastBooster(booster).predict(np.zeros((1, 5)))
+
+
+def test_single_rows_equal_the_wrapper_row_by_row_and_across_threads(
+    booster: lgb.Booster,
+) -> None:
+    """One row goes through the single-row API (one configuration, reused): each row's
+    answer is the wrapper's to the bit, also with threads sharing the booster."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 12))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    fast = FastBooster(booster)
+    expected = booster.predict(x)
+    singles = np.concatenate([fast.predict(x[i : i + 1]) for i in range(len(x))])
+    assert np.array_equal(singles, expected)
+    assert fast._one is not None  # the single-row path was the one taken
+    assert np.array_equal(fast.predict(x[::2][:1, ::1]), expected[:1])  # a strided view
+
+    def rows(start: int) -> list[np.ndarray]:
+        return [fast.predict(x[i : i + 1]) for i in range(start, len(x), 4)]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(rows, range(4)))
+    for start, got in enumerate(answers):
+        assert np.array_equal(np.concatenate(got), expected[start::4])
