@@ -129,3 +129,40 @@ def test_http_metrics_are_labelled_by_route_template() -> None:
         if s.name == "t_total"
     }  # fmt: skip
     assert samples == {"/api/v1/predict/{game_id}": 2.0, "unmatched": 1.0}
+
+
+async def test_requests_keep_their_span_without_one_per_asgi_message() -> None:
+    """A request is one server span; the library's middleware would add a span around
+    every receive and send."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    bentoml_fixes.apply()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/predict", "headers": [],
+             "scheme": "http", "server": ("127.0.0.1", 3000), "query_string": b"",
+             "http_version": "1.1", "root_path": ""}  # fmt: skip
+    await OpenTelemetryMiddleware(app, tracer_provider=provider)(dict(scope), receive, send)
+    assert [s.kind.name for s in exporter.get_finished_spans()] == ["SERVER"]
+    exporter.clear()
+    original = bentoml_fixes.ORIGINALS["otel_init"]
+    library = OpenTelemetryMiddleware.__new__(OpenTelemetryMiddleware)
+    original(library, app, tracer_provider=provider)
+    await library(dict(scope), receive, send)
+    assert len(exporter.get_finished_spans()) == 4  # the request's, a receive's, two sends'
