@@ -68,6 +68,40 @@ def _logging_checks(rows: Sequence[dict[str, Any]], off_configs: list[str]) -> l
 
 
 FLOOR = ("bentoml", "empty-route")
+CEILING = ("bentoml", "models+response")
+BATCH_BASELINE = 279.0  # 50-game req/s at 8 connections on 2026-11-27, the 2.5× target's base
+
+
+def _batch_checks(rows: Sequence[dict[str, Any]], configs: list[str]) -> list[TargetCheck]:
+    """50-game batches at 8 connections: ≥ 2.5× the baseline's req/s and ≥ 0.6× MLServer's
+    best on 50 rows, p99 ≤ 25 ms; with what the ceiling (BentoML + both models + a response
+    of firstpitch's size) reaches in the same run, so a target above it shows as such."""
+    name = (f"speed, 50-game batches at 8 conn: req/s ≥ 2.5× {BATCH_BASELINE:g} and ≥ 0.6× "
+            "MLServer best's 50 rows, p99 ≤ 25 ms")  # fmt: skip
+    ceiling = _pick(rows, CEILING[0], "batch50-c8", CEILING[1])
+    mlserver = _best(rows, "mlserver", "batch50-c8")
+    checks = []
+    for cfg in configs:
+        mine = _pick(rows, "firstpitch", "batch50-c8", cfg)
+        if not mine:
+            checks.append(TargetCheck(cfg, name, "N/A", "not measured"))
+            continue
+        got, p99 = mine[0]["req_per_s"], mine[0]["p99_ms"]
+        bar = 2.5 * BATCH_BASELINE
+        parts = [f"{got:.1f} req/s ({got / BATCH_BASELINE:.2f}× {BATCH_BASELINE:g}), "
+                 f"p99 {fmt(p99)} ms"]  # fmt: skip
+        if mlserver is not None and mlserver["req_per_s"]:
+            bar = max(bar, 0.6 * mlserver["req_per_s"])
+            parts.append(f"{got / mlserver['req_per_s']:.2f}× MLServer {mlserver['config']}")
+        if ceiling and ceiling[0]["req_per_s"]:
+            top = ceiling[0]["req_per_s"]
+            parts.append(f"the ceiling {top:.1f} req/s ({got / top:.2f}× of it; the bar "
+                         f"{bar:.0f} is {'above' if bar > top else 'within'} it)")  # fmt: skip
+        ok = got >= bar and p99 is not None and p99 <= 25.0
+        checks.append(TargetCheck(cfg, name, "PASS" if ok else "MISS", "; ".join(parts)))
+    return checks
+
+
 CACHE = "+cache"
 
 
@@ -128,6 +162,7 @@ def check_targets(rows: Sequence[dict[str, Any]], mlflow_factor: float = 5.0) ->
     checks += _logging_checks(rows, [c for c in configs if c.endswith(LOG_OFF)])
     checks += _floor_checks(rows, [c for c in configs if not c.endswith(LOG_OFF)])
     checks += _hop_checks(rows)
+    checks += _batch_checks(rows, [c for c in configs if not c.endswith(LOG_OFF)])
     for cfg in [c for c in configs if not c.endswith(LOG_OFF)]:  # log=off is only a peer
 
         def fp(scenario: str, cfg: str = cfg) -> dict[str, Any] | None:

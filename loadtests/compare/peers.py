@@ -1,7 +1,8 @@
 """The peers compared with firstpitch, each serving the same home-win champion (raw
 inference only): Seldon MLServer (from a virtualenv of its own) and ``mlflow models serve``,
 each in its default and its tuned configuration; and BentoML's floor, an empty route on the
-same server firstpitch runs on (``floor_service.py``)."""
+same server firstpitch runs on (``floor_service.py``), and that floor with both champions'
+model call and a response of firstpitch's size (``ceiling_service.py``)."""
 
 from __future__ import annotations
 
@@ -205,6 +206,56 @@ def floor_target() -> Target:
         body_batch=firstpitch_batch_body,
         predictions=preds,
         checked=False,
+    )
+
+
+def ceiling_target(prep: Prepared, work: Path) -> Target:
+    """BentoML's floor plus both champions' model call on the games' vectors and a
+    response of firstpitch's shape (``ceiling_service.py``): what no firstpitch on this
+    machine exceeds. Its answers are checked against the champion like any peer's."""
+    import numpy as np
+
+    from runners.champions import load_champions
+
+    bentoml = Path(sys.executable).parent / "bentoml"
+    app = "loadtests.compare.ceiling_service:Ceiling"
+    where = work / "ceiling"
+
+    def start(procs: Processes, port: int, log: Path) -> subprocess.Popen[bytes]:
+        where.mkdir(parents=True, exist_ok=True)
+        ids = sorted(prep.vectors)
+        np.savez(where / "vectors.npz", ids=np.array(ids), rows=np.vstack(
+            [prep.vectors[g] for g in ids]))  # fmt: skip
+        for target, champ in load_champions().items():
+            champ.booster.save_model(str(where / f"{target}.txt"))
+        cmd = [str(bentoml), "serve", app, "--host", "127.0.0.1", "--port", str(port),
+               "--working-dir", str(PROJECT_ROOT)]  # fmt: skip
+        env = base_env() | {
+            "BENTOML_DO_NOT_TRACK": "true",
+            "FIRSTPITCH_CEILING_DIR": str(where),
+            "OMP_NUM_THREADS": "1",
+            "PATH": f"{bentoml.parent}:{os.environ.get('PATH', '')}",
+        }
+        return procs.start(cmd, env, log, cwd=PROJECT_ROOT)
+
+    def preds(raw: bytes) -> list[float]:
+        body = json.loads(raw)
+        return [
+            float(x["home_ml_probability"]) for x in (body if isinstance(body, list) else [body])
+        ]
+
+    return Target(
+        target="bentoml",
+        config="models+response",
+        what="both champions' model call, a response of firstpitch's shape",
+        settings={"command": f"bentoml serve {app}", "workers": 1, "access_log": False},
+        path_single="/api/v1/predict",
+        path_batch="/api/v1/predict/batch",
+        start=start,
+        ready_path="/readyz",
+        body_single=firstpitch_single_body,
+        body_batch=firstpitch_batch_body,
+        predictions=preds,
     )
 
 

@@ -10,7 +10,9 @@ What is compared (every server on 127.0.0.1, a free port, started and stopped by
               inference=local without prediction logging (a benchmark-only peer) and with
               the prediction cache ON (after a game's first request, every one is a hit).
   bentoml     BentoML's floor: an empty route of the same server (floor_service.py) at
-              firstpitch's paths, answering a constant.
+              firstpitch's paths, answering a constant; and the ceiling: that floor plus
+              both champions' model call and a response of firstpitch's shape
+              (ceiling_service.py), above which no firstpitch on the machine goes.
   mlserver    MLServer 1.7.1 + mlserver-lightgbm serving the home-win champion booster
               (raw inference only), its defaults and its best configuration.
   mlflow      ``mlflow models serve`` of the same registered champion (raw inference only),
@@ -60,6 +62,7 @@ def all_targets(prep: Prepared, work: Path) -> list[Target]:
         firstpitch_target(prep, "local", log=False),
         firstpitch_target(prep, "local", cache=True),
         peers.floor_target(),
+        peers.ceiling_target(prep, work),
         peers.mlserver_target(
             prep, work, "best", peers.MLSERVER_BEST_SERVER, {}, peers.MLSERVER_BEST_ENV
         ),

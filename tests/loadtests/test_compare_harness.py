@@ -221,3 +221,23 @@ def test_single_games_are_held_to_bentomls_empty_route_and_the_hop_to_in_process
     assert "(0.70×)" in hop["batch50-c8"].detail
     alone = [c for c in check_targets(rows[:2]) if "model service" in c.target]
     assert [c.status for c in alone] == ["N/A", "N/A"]  # nothing to hold it to
+
+
+def test_batch_speed_targets_name_the_ceiling_measured_beside_them() -> None:
+    rows = [
+        _row("bentoml", "models+response", "batch50-c8", 600),
+        _row("mlserver", "best", "batch50-c8", 1000),
+        _row("firstpitch", "inference=local", "batch50-c8", 300, p99=20.0),
+        _row("firstpitch", "inference=local+cache", "batch50-c8", 720, p99=20.0),
+        _row("firstpitch", "inference=service", "batch50-c8", 720, p99=30.0),
+    ]
+    speed = {c.config: c for c in check_targets(rows) if c.target.startswith("speed")}
+    assert speed["inference=local"].status == "MISS"  # 300 < max(697.5, 600)
+    assert "the ceiling 600.0 req/s (0.50× of it; the bar 698 is above it)" in (
+        speed["inference=local"].detail
+    )
+    assert speed["inference=local+cache"].status == "PASS"  # 720 ≥ 698, p99 20 ms
+    assert speed["inference=service"].status == "MISS"  # p99 30 ms > 25 ms
+    assert "0.72× MLServer best" in speed["inference=service"].detail
+    alone = [c for c in check_targets(rows[2:3]) if c.target.startswith("speed")]
+    assert alone[0].status == "MISS" and "ceiling" not in alone[0].detail
