@@ -166,3 +166,49 @@ async def test_requests_keep_their_span_without_one_per_asgi_message() -> None:
     original(library, app, tracer_provider=provider)
     await library(dict(scope), receive, send)
     assert len(exporter.get_finished_spans()) == 4  # the request's, a receive's, two sends'
+
+
+async def test_without_an_exporter_requests_pass_the_tracing_middleware_untouched() -> None:
+    """BentoML's tracer provider without a configured exporter drops every span: the
+    middleware then does no tracing work at all, and the request is answered as ever."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    bentoml_fixes.apply()
+    exporting = TracerProvider()
+    exporting.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    assert bentoml_fixes.exports_spans(exporting)
+    assert not bentoml_fixes.exports_spans(TracerProvider())  # BentoML's default
+    assert bentoml_fixes.exports_spans(None)  # the global provider: assumed to export
+
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    class NoTracing:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"the tracer was used: {name}")
+
+    middleware = OpenTelemetryMiddleware(app, tracer_provider=TracerProvider())
+    middleware.tracer = NoTracing()
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/predict", "headers": [],
+             "scheme": "http", "server": ("127.0.0.1", 3000), "query_string": b"",
+             "http_version": "1.1", "root_path": ""}  # fmt: skip
+    await middleware(scope, receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    library = OpenTelemetryMiddleware.__new__(OpenTelemetryMiddleware)
+    bentoml_fixes.ORIGINALS["otel_init"](library, app, tracer_provider=TracerProvider())
+    library.tracer = NoTracing()
+    with pytest.raises(AssertionError, match="the tracer was used"):
+        await bentoml_fixes.ORIGINALS["otel_call"](library, dict(scope), receive, send)
