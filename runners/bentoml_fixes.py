@@ -37,8 +37,8 @@
    default) the same middleware still extracts the context from the headers, collects the
    request's attributes, makes a span and records OpenTelemetry metrics for every request,
    all dropped: 50-66 % more req/s for the empty route and 32-42 % for the ceiling peer
-   without it (four alternating runs, as above). It passes requests straight on unless its tracer provider has a span processor,
-   i.e. unless ``tracing.exporter_type`` is configured.
+   without it (four alternating runs, as above). It passes requests straight on unless its
+   tracer provider has a span processor, i.e. unless ``tracing.exporter_type`` is set.
 
 ``apply()`` is idempotent and is called when the service modules are imported.
 """
@@ -105,12 +105,12 @@ def apply() -> None:
     _cancel_request_timers()
     _label_by_route()
     _no_slash_redirects()
-    _no_message_spans()
+    _lean_tracing()
     _applied = True
     log.debug("applied bentoml depends() client fixes")
 
 
-def _no_message_spans() -> None:
+def _lean_tracing() -> None:
     """Fixes 6 and 7: the request's span, without one more per ASGI message; and no tracing
     work at all where no span can leave the process."""
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware

@@ -42,8 +42,9 @@ class FastBooster:
         self._one_lock = threading.Lock()  # a configuration holds one row's buffers
 
     def __del__(self) -> None:
-        if self._one is not None and _LIB is not None:
-            _LIB.LGBM_FastConfigFree(self._one)
+        one = getattr(self, "_one", None)  # absent if __init__ failed before it
+        if one is not None and _LIB is not None:
+            _LIB.LGBM_FastConfigFree(one)
 
     def _single(self, row: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """One row's probability by the single-row API (``row``: contiguous float64)."""

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from loadtests.compare.targets import Target
 from loadtests.compare.workload import (
     firstpitch_batch_body,
     firstpitch_single_body,
+    home_probabilities,
     mlflow_body,
     mlserver_body,
 )
@@ -172,31 +174,32 @@ def mlflow_target(
     )
 
 
-def floor_target() -> Target:
-    """BentoML 1.4 with firstpitch's process fixes answering a constant at firstpitch's paths
-    (one worker, access log off): what a route costs before its work."""
+def _bentoml_peer(app: str, config: str, what: str, checked: bool,
+                  env: dict[str, str] | None = None,
+                  prepare: Callable[[], None] | None = None) -> Target:  # fmt: skip
+    """A BentoML service of this project (``app``, one worker, access log off) answering at
+    firstpitch's paths with firstpitch-shaped bodies; ``prepare`` runs before each start."""
     bentoml = Path(sys.executable).parent / "bentoml"
-    app = "loadtests.compare.floor_service:Floor"
 
     def start(procs: Processes, port: int, log: Path) -> subprocess.Popen[bytes]:
+        if prepare is not None:
+            prepare()
         cmd = [str(bentoml), "serve", app, "--host", "127.0.0.1", "--port", str(port),
                "--working-dir", str(PROJECT_ROOT)]  # fmt: skip
-        env = base_env() | {
-            "BENTOML_DO_NOT_TRACK": "true",
-            "PATH": f"{bentoml.parent}:{os.environ.get('PATH', '')}",
-        }
-        return procs.start(cmd, env, log, cwd=PROJECT_ROOT)
-
-    def preds(raw: bytes) -> list[float]:
-        body = json.loads(raw)
-        return [
-            float(x["home_ml_probability"]) for x in (body if isinstance(body, list) else [body])
-        ]
+        full = (
+            base_env()
+            | {
+                "BENTOML_DO_NOT_TRACK": "true",
+                "PATH": f"{bentoml.parent}:{os.environ.get('PATH', '')}",
+            }
+            | (env or {})
+        )
+        return procs.start(cmd, full, log, cwd=PROJECT_ROOT)
 
     return Target(
         target="bentoml",
-        config="empty-route",
-        what="a constant answer",
+        config=config,
+        what=what,
         settings={"command": f"bentoml serve {app}", "workers": 1, "access_log": False},
         path_single="/api/v1/predict",
         path_batch="/api/v1/predict/batch",
@@ -204,59 +207,41 @@ def floor_target() -> Target:
         ready_path="/readyz",
         body_single=firstpitch_single_body,
         body_batch=firstpitch_batch_body,
-        predictions=preds,
-        checked=False,
+        predictions=home_probabilities,
+        checked=checked,
     )
+
+
+def floor_target() -> Target:
+    """BentoML 1.4 with firstpitch's process fixes answering a constant at firstpitch's paths
+    (one worker, access log off): what a route costs before its work."""
+    return _bentoml_peer("loadtests.compare.floor_service:Floor", "empty-route",
+                         "a constant answer", checked=False)  # fmt: skip
 
 
 def ceiling_target(prep: Prepared, work: Path) -> Target:
     """BentoML's floor plus both champions' model call on the games' vectors and a
     response of firstpitch's shape (``ceiling_service.py``): what no firstpitch on this
     machine exceeds. Its answers are checked against the champion like any peer's."""
-    import numpy as np
-
-    from runners.champions import load_champions
-
-    bentoml = Path(sys.executable).parent / "bentoml"
-    app = "loadtests.compare.ceiling_service:Ceiling"
     where = work / "ceiling"
 
-    def start(procs: Processes, port: int, log: Path) -> subprocess.Popen[bytes]:
+    def prepare() -> None:
+        import numpy as np
+
+        from runners.champions import load_champions
+
         where.mkdir(parents=True, exist_ok=True)
         ids = sorted(prep.vectors)
         np.savez(where / "vectors.npz", ids=np.array(ids), rows=np.vstack(
             [prep.vectors[g] for g in ids]))  # fmt: skip
         for target, champ in load_champions().items():
             champ.booster.save_model(str(where / f"{target}.txt"))
-        cmd = [str(bentoml), "serve", app, "--host", "127.0.0.1", "--port", str(port),
-               "--working-dir", str(PROJECT_ROOT)]  # fmt: skip
-        env = base_env() | {
-            "BENTOML_DO_NOT_TRACK": "true",
-            "FIRSTPITCH_CEILING_DIR": str(where),
-            "OMP_NUM_THREADS": "1",
-            "PATH": f"{bentoml.parent}:{os.environ.get('PATH', '')}",
-        }
-        return procs.start(cmd, env, log, cwd=PROJECT_ROOT)
 
-    def preds(raw: bytes) -> list[float]:
-        body = json.loads(raw)
-        return [
-            float(x["home_ml_probability"]) for x in (body if isinstance(body, list) else [body])
-        ]
-
-    return Target(
-        target="bentoml",
-        config="models+response",
-        what="both champions' model call, a response of firstpitch's shape",
-        settings={"command": f"bentoml serve {app}", "workers": 1, "access_log": False},
-        path_single="/api/v1/predict",
-        path_batch="/api/v1/predict/batch",
-        start=start,
-        ready_path="/readyz",
-        body_single=firstpitch_single_body,
-        body_batch=firstpitch_batch_body,
-        predictions=preds,
-    )
+    return _bentoml_peer(
+        "loadtests.compare.ceiling_service:Ceiling", "models+response",
+        "both champions' model call, a response of firstpitch's shape", checked=True,
+        env={"FIRSTPITCH_CEILING_DIR": str(where), "OMP_NUM_THREADS": "1"}, prepare=prepare,
+    )  # fmt: skip
 
 
 # Tuning found on this 2-core machine (see NOTES): MLServer's best is everything in its one

@@ -3,7 +3,6 @@ run order; firstpitch's full path here, the peers (MLServer, mlflow) in ``peers.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.compare.prepare import PINNED, RUN_ID, Prepared
-from loadtests.compare.workload import firstpitch_batch_body, firstpitch_single_body
+from loadtests.compare.workload import (
+    firstpitch_batch_body,
+    firstpitch_single_body,
+    home_probabilities,
+)
 from loadtests.harness.processes import Processes
 from loadtests.harness.stack import launch_service, service_ready
 from storage.embedded import free_port
@@ -66,11 +69,6 @@ def firstpitch_target(
     def start(procs: Processes, port: int, log: Path) -> subprocess.Popen[bytes]:
         return procs.adopt(launch_service(prep.stack, port, log, **extra))
 
-    def preds(raw: bytes) -> list[float]:
-        body = json.loads(raw)
-        items = body if isinstance(body, list) else [body]
-        return [float(x["home_ml_probability"]) for x in items]
-
     return Target(
         target="firstpitch",
         config=f"inference={inference}" + ("" if log else "+log=off") + ("+cache" if cache else ""),
@@ -88,7 +86,7 @@ def firstpitch_target(
         ready_path="/health/ready",
         body_single=firstpitch_single_body,
         body_batch=firstpitch_batch_body,
-        predictions=preds,
+        predictions=home_probabilities,
         # every request of this run and configuration carries one X-Request-ID, so the rows
         # the service logged can be counted afterwards (prediction_log.request_id)
         headers={"X-Request-ID": f"compare-{RUN_ID}-{inference}"} if log else {},

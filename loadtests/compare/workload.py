@@ -49,6 +49,12 @@ def firstpitch_batch_body(game_ids: Sequence[str]) -> str:
     return json.dumps({"game_ids": list(game_ids)}, separators=(",", ":"))
 
 
+def home_probabilities(raw: bytes) -> list[float]:
+    """The home-win probabilities of a firstpitch-shaped answer (one game or a list)."""
+    body = json.loads(raw)
+    return [float(x["home_ml_probability"]) for x in (body if isinstance(body, list) else [body])]
+
+
 def mlflow_body(rows: Sequence[Sequence[float]], columns: Sequence[str]) -> str:
     """``dataframe_split`` with NaN written as JSON ``null`` (pandas reads it back as NaN).
 

@@ -131,6 +131,22 @@ def test_http_metrics_are_labelled_by_route_template() -> None:
     assert samples == {"/api/v1/predict/{game_id}": 2.0, "unmatched": 1.0}
 
 
+SCOPE = {"type": "http", "method": "POST", "path": "/api/v1/predict", "headers": [],
+         "scheme": "http", "server": ("127.0.0.1", 3000), "query_string": b"",
+         "http_version": "1.1", "root_path": ""}  # fmt: skip
+
+
+async def _answer(scope: Any, receive: Any, send: Any) -> None:
+    """An app that reads the body and answers 200 in two messages."""
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def _body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"{}", "more_body": False}
+
+
 async def test_requests_keep_their_span_without_one_per_asgi_message() -> None:
     """A request is one server span; the library's middleware would add a span around
     every receive and send."""
@@ -144,27 +160,16 @@ async def test_requests_keep_their_span_without_one_per_asgi_message() -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
     async def send(message: Any) -> None:
         return None
 
-    scope = {"type": "http", "method": "POST", "path": "/api/v1/predict", "headers": [],
-             "scheme": "http", "server": ("127.0.0.1", 3000), "query_string": b"",
-             "http_version": "1.1", "root_path": ""}  # fmt: skip
-    await OpenTelemetryMiddleware(app, tracer_provider=provider)(dict(scope), receive, send)
+    await OpenTelemetryMiddleware(_answer, tracer_provider=provider)(dict(SCOPE), _body, send)
     assert [s.kind.name for s in exporter.get_finished_spans()] == ["SERVER"]
     exporter.clear()
     original = bentoml_fixes.ORIGINALS["otel_init"]
     library = OpenTelemetryMiddleware.__new__(OpenTelemetryMiddleware)
-    original(library, app, tracer_provider=provider)
-    await library(dict(scope), receive, send)
+    original(library, _answer, tracer_provider=provider)
+    await library(dict(SCOPE), _body, send)
     assert len(exporter.get_finished_spans()) == 4  # the request's, a receive's, two sends'
 
 
@@ -185,14 +190,6 @@ async def test_without_an_exporter_requests_pass_the_tracing_middleware_untouche
 
     sent: list[dict[str, Any]] = []
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
     async def send(message: Any) -> None:
         sent.append(message)
 
@@ -200,15 +197,12 @@ async def test_without_an_exporter_requests_pass_the_tracing_middleware_untouche
         def __getattr__(self, name: str) -> Any:
             raise AssertionError(f"the tracer was used: {name}")
 
-    middleware = OpenTelemetryMiddleware(app, tracer_provider=TracerProvider())
+    middleware = OpenTelemetryMiddleware(_answer, tracer_provider=TracerProvider())
     middleware.tracer = NoTracing()
-    scope = {"type": "http", "method": "POST", "path": "/api/v1/predict", "headers": [],
-             "scheme": "http", "server": ("127.0.0.1", 3000), "query_string": b"",
-             "http_version": "1.1", "root_path": ""}  # fmt: skip
-    await middleware(scope, receive, send)
+    await middleware(dict(SCOPE), _body, send)
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     library = OpenTelemetryMiddleware.__new__(OpenTelemetryMiddleware)
-    bentoml_fixes.ORIGINALS["otel_init"](library, app, tracer_provider=TracerProvider())
+    bentoml_fixes.ORIGINALS["otel_init"](library, _answer, tracer_provider=TracerProvider())
     library.tracer = NoTracing()
     with pytest.raises(AssertionError, match="the tracer was used"):
-        await bentoml_fixes.ORIGINALS["otel_call"](library, dict(scope), receive, send)
+        await bentoml_fixes.ORIGINALS["otel_call"](library, dict(SCOPE), _body, send)
