@@ -32,6 +32,11 @@ async def resolve(conn: Conn, batch: int = RESOLVE_BATCH) -> int:
             return total
 
 
+async def queued(conn: Conn) -> int:
+    """Entries waiting to be folded: markers and keys of logged statements."""
+    return int(await conn.fetchval("SELECT outcomes_queued()"))
+
+
 @dataclass(frozen=True)
 class Window:
     """Which games count: those whose latest prediction was made in the last ``days`` (up to

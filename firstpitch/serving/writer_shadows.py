@@ -11,15 +11,17 @@ makes a frame's), the other model's probability the served one
 compares the two (``tests/serving/test_writer_shadows.py``).
 
 Boosters are loaded once a version (``runners/versions.py``: the BentoML store, else the
-MLflow registry), off the writer's event loop. A version that cannot be loaded loses that
-frame's shadow records (counted in ``failed``, logged), never a served one: the served
-records of a frame are queued before its challengers are scored.
+MLflow registry), off the writer's event loop. The frames of one read of the socket are
+scored together: one booster call a version for all their games. A version that cannot be
+loaded loses those frames' shadow records (counted in ``failed``, logged), never a served
+one: the served records of a read are queued before their challengers are scored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ class WriterShadows:
         self.tracking_uri, self.artifacts = tracking_uri, artifacts
         self._store: Any = None  # runners.versions.VersionedBoosters, made at first use
         self._boosters: dict[tuple[str, str], Any] = {}
+        self._policies: dict[tuple[Any, ...], betting.BettingPolicy] = {}
         self.scored = 0  # shadow records made
         self.failed = 0  # games whose challengers could not be scored
 
@@ -52,56 +55,76 @@ class WriterShadows:
         vectors: Vectors,
     ) -> list[bytes]:
         """The queue lines of the shadow records of ``frame``'s computed games."""
-        base, latency_ms, games, hits = frame
-        picked, seen = [], set()
-        for game, hit in zip(games, hits, strict=True):
-            if hit is False and type(game) is tuple and game[0] not in seen:
-                seen.add(game[0])
-                picked.append(game)
-        if not picked:
+        return await self.lines_many([(frame, challengers)], vectors)
+
+    async def lines_many(
+        self,
+        frames: Sequence[tuple[tuple[Any, ...], tuple[shadow.Challenger, ...]]],
+        vectors: Vectors,
+    ) -> list[bytes]:
+        """``lines`` of several frames (those of one read of the socket) in order, each
+        challenger version's booster called once over all their computed games."""
+        picks = [(f, c, g) for f, c in frames if (g := _computed(f))]
+        if not picks:
             return []
         try:
-            x = np.vstack([np.frombuffer(g[VECTOR], dtype="<f8") for g in picked])
-            columns = await self._columns(x, base, picked, challengers)
+            x = np.vstack([np.frombuffer(g[VECTOR], dtype="<f8") for *_, gs in picks for g in gs])
+            predicted = await self._predicted(x, picks)
         except Exception:
-            self.failed += len(picked)
+            lost = sum(len(gs) for *_, gs in picks)
+            self.failed += lost
             log.exception("scoring %d games' challengers failed: their shadow records are lost",
-                          len(picked))  # fmt: skip
+                          lost)  # fmt: skip
             return []
-        policy = betting.BettingPolicy(**base["policy"])
         lines: list[bytes] = []
-        for challenger, cols in zip(challengers, columns, strict=True):
-            lines += frame_lines(_frame(base, latency_ms, picked, challenger, cols, policy),
-                                 vectors)  # fmt: skip
+        start = 0
+        for (base, latency_ms, *_), challengers, games in picks:
+            rows = slice(start, start + len(games))
+            start = rows.stop
+            served = {
+                target: np.array([g[PROBS + i] for g in games], dtype=np.float64)
+                for i, target in enumerate(VERSION_OF)
+            }
+            policy = self._policy(base["policy"])
+            for challenger in challengers:
+                cols = np.column_stack([
+                    served[target] if version == base[VERSION_OF[target]]
+                    else predicted[target, version][rows]
+                    for target, version in zip(VERSION_OF, challenger.versions, strict=True)
+                ])  # fmt: skip
+                lines += frame_lines(_frame(base, latency_ms, games, challenger, cols, policy),
+                                     vectors)  # fmt: skip
         self.scored += len(lines)
         return lines
 
-    async def _columns(
+    def _policy(self, settings: dict[str, Any]) -> betting.BettingPolicy:
+        """The betting policy of these settings, made once (a frame carries its settings)."""
+        key = tuple(settings.items())
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = self._policies[key] = betting.BettingPolicy(**settings)
+            while len(self._policies) > 8:
+                self._policies.pop(next(iter(self._policies)))
+        return policy
+
+    async def _predicted(
         self,
         x: np.ndarray,
-        base: dict[str, Any],
-        games: list[tuple[Any, ...]],
-        challengers: tuple[shadow.Challenger, ...],
-    ) -> list[np.ndarray]:
-        """Each challenger's (n, 2) probabilities: its own model's by its booster, the other
-        model's the served answer (that model's champion, on the same rows)."""
-        served = {
-            target: np.array([g[PROBS + i] for g in games], dtype=np.float64)
-            for i, target in enumerate(VERSION_OF)
+        picks: list[tuple[tuple[Any, ...], tuple[shadow.Challenger, ...], list[Any]]],
+    ) -> dict[tuple[str, str], np.ndarray]:
+        """Each (target, version) some challenger is scored by, in place of the champion its
+        frame was served by, predicted for every row of ``x``."""
+        wanted = {
+            (target, version)
+            for (base, *_), challengers, _ in picks
+            for challenger in challengers
+            for target, version in zip(VERSION_OF, challenger.versions, strict=True)
+            if version != base[VERSION_OF[target]]
         }
-        predicted: dict[tuple[str, str], np.ndarray] = {}
-        out = []
-        for challenger in challengers:
-            cols = []
-            for target, version in zip(VERSION_OF, challenger.versions, strict=True):
-                if version == base[VERSION_OF[target]]:
-                    cols.append(served[target])
-                    continue
-                if (target, version) not in predicted:
-                    booster = await self._booster(target, version)
-                    predicted[target, version] = np.asarray(booster.predict(x), dtype=np.float64)
-                cols.append(predicted[target, version])
-            out.append(np.column_stack(cols))
+        out = {}
+        for target, version in sorted(wanted):
+            booster = await self._booster(target, version)
+            out[target, version] = np.asarray(booster.predict(x), dtype=np.float64)
         return out
 
     async def _booster(self, target: str, version: str) -> Any:
@@ -121,6 +144,17 @@ class WriterShadows:
             self._store = VersionedBoosters(self.tracking_uri, self.artifacts)
         log.info("loading %s version %s for its shadow records", REGISTERED_NAMES[target], version)
         return self._store.get(REGISTERED_NAMES[target], version)
+
+
+def _computed(frame: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The frame's computed games (values, not a cache hit's bytes), each game once."""
+    _, _, games, hits = frame
+    picked, seen = [], set()
+    for game, hit in zip(games, hits, strict=True):
+        if hit is False and type(game) is tuple and game[0] not in seen:
+            seen.add(game[0])
+            picked.append(game)
+    return picked
 
 
 def _frame(

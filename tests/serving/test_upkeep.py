@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from firstpitch.serving import upkeep
+from storage import outcomes
 from storage.postgres import Database, create_pool, lowered
 from tests.storage.test_outcomes import GAMES, add_games, logged, predictions
 from tests.storage.test_prediction_log import _dsn
@@ -37,12 +38,11 @@ async def test_the_background_fold_empties_the_queue(
     task = asyncio.create_task(upkeep.resolve_outcomes(Database(pool, 10)))
     try:
         await logged(pool, predictions(random.Random(3), GAMES, 300), tmp_path)
-        queued = "SELECT count(*) FROM prediction_outcome_queue"
         for _ in range(100):
-            if await conn.fetchval(queued) == 0:
+            if await outcomes.queued(conn) == 0:
                 break
             await asyncio.sleep(0.1)
-        assert await conn.fetchval(queued) == 0
+        assert await outcomes.queued(conn) == 0
         folded = await conn.fetchval(
             "SELECT sum(logged) FROM prediction_outcomes WHERE prediction_type = 'moneyline'")  # fmt: skip
         assert folded == 300

@@ -146,3 +146,43 @@ async def test_a_version_that_cannot_load_loses_only_the_shadow_lines(
     assert "shadow records are lost" in caplog.text
     shadows.missing = ""  # the version is in the store now: the next frame is scored
     assert len(await shadows.lines(frame, challengers, Vectors())) == 9
+
+
+class Counted(Shadows):
+    """Counts the boosters' calls."""
+
+    calls = 0
+
+    def _load(self, target: str, version: str) -> Any:
+        booster, outer = super()._load(target, version), self
+
+        class Calls:
+            def predict(self, x: np.ndarray) -> np.ndarray:
+                outer.calls += 1
+                return booster.predict(x)
+
+        return Calls()
+
+
+async def test_the_frames_of_one_read_are_scored_together_as_each_alone() -> None:
+    answers, _ = request(6)
+    challengers = shadow.challengers_of(ANNOUNCED, CHAMPIONS, "fs1")
+    games = [fields(a) for a in answers]
+    # served by the total-over challenger's version: that challenger scores nothing new
+    # here, the home-win challengers are scored with total-over version 2 in its place
+    other = BASE | {"request_id": "q3", "total_model_version": "5"}
+    frames = [
+        (BASE, 1.0, games[:2], [False, False]),
+        (BASE | {"request_id": "q2"}, 2.0, [msgpack.packb(answers[2])], [True]),
+        (other, 3.0, games[3:], [False] * 3),
+    ]
+    alone = [line for f in frames for line in await Shadows().lines(f, challengers, Vectors())]
+    shadows = Counted()
+    together = await shadows.lines_many([(f, challengers) for f in frames], Vectors())
+
+    def tails(lines: list[bytes]) -> list[bytes]:  # in order, without the fresh record ids
+        return [bytes(line).split(b"\t", 1)[1] for line in lines]
+
+    assert tails(together) == tails(alone) and len(together) == 2 * 3 + 3 * 3
+    assert shadows.calls == 4  # one a version, over all five games (alone: 3 + 3 calls)
+    assert shadows.scored == 15

@@ -26,6 +26,14 @@ from storage.postgres import Conn, connect, create_pool, load_migrations, migrat
 from storage.prediction_log import PredictionLogger
 from tests.storage.test_prediction_log import _dsn
 
+# the statements' queued keys moved to the per-key queue, as versions before 0015 left them
+PRE_0015_QUEUE = """
+WITH taken AS (DELETE FROM prediction_outcome_batches RETURNING keys)
+INSERT INTO prediction_outcome_queue (game_id, prediction_type, model_version, logged, latest_at)
+SELECT k.game_id, k.prediction_type, k.model_version, k.logged, k.latest_at
+FROM taken, unnest(taken.keys) k
+"""
+
 DAY = datetime(2021, 7, 4, 17, 5, tzinfo=UTC)  # first pitch of the first game
 GAMES = [f"CIN2021070{4 + i // 4}{i % 4}" for i in range(8)]  # two days, four games each
 NOW = datetime(2021, 7, 8, 12, tzinfo=UTC)
@@ -315,14 +323,52 @@ async def test_a_fold_recomputes_the_games_whose_answers_changed_and_only_those(
         # a later answer that differs (one game's home probability): that game is recomputed
         turned = later(again[0], 1, home_ml_probability=1 - again[0]["home_ml_probability"])
         await logged(pool, [turned], tmp_path / "c")
-        # queued as before migration 0015 (no record id): the resolver searches the log
-        await conn.execute("UPDATE prediction_outcome_queue SET latest_record = NULL")
+        # queued as before migration 0015 (a row a key, no record id): the resolver
+        # searches the log
+        await conn.execute(PRE_0015_QUEUE)
         await outcomes.resolve(conn)
         assert await agree(conn) == 2
         last = await _outcome_rows(conn)
         recomputed = {k for k, r in last.items() if r["resolved_at"] != now[k]["resolved_at"]}
         assert recomputed == {(t, "1", GAMES[0]) for t in ("moneyline", "total")}
         assert last[("moneyline", "1", GAMES[0])]["probability"] == turned["home_ml_probability"]
+    finally:
+        await pool.close()
+
+
+async def test_a_statement_queues_one_row_and_a_backlog_folds_across_folds(
+    scratch_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    conn, rng = scratch_db, random.Random(23)
+    await add_games(conn)
+    await outcomes.resolve(conn)  # the games' own markers
+    pool = await create_pool(_dsn(conn), max_size=3)
+    try:
+        statements = [predictions(rng, GAMES, 200) for _ in range(3)]
+        for i, records in enumerate(statements):  # one COPY each
+            logger = PredictionLogger(pool, tmp_path / str(i), batch_size=2000, writers=1)
+            logger.start()
+            logger.log_many(records)
+            assert await logger.flush(30)
+            await logger.close()
+        assert await conn.fetchval("SELECT count(*) FROM prediction_outcome_batches") == 3
+        keys = [
+            sum(
+                len({(r["game_id"], r[f"{m}_model_version"]) for r in rs})
+                for m in ("home", "total")
+            )
+            for rs in statements
+        ]
+        assert await outcomes.queued(conn) == sum(keys)
+        # a fold of one key still takes a whole statement; resolve() folds until none is left
+        assert await conn.fetchval("SELECT outcomes_resolve(1)") == keys[0]
+        assert await conn.fetchval("SELECT count(*) FROM prediction_outcome_batches") == 2
+        assert await outcomes.resolve(conn, batch=1) == keys[1] + keys[2]
+        assert await outcomes.queued(conn) == 0
+        assert await agree(conn) == 4
+        logged_ml = await conn.fetchval(
+            "SELECT sum(logged) FROM prediction_outcomes WHERE prediction_type = 'moneyline'")  # fmt: skip
+        assert logged_ml == 600
     finally:
         await pool.close()
 
@@ -418,7 +464,7 @@ async def test_the_migration_resolves_an_existing_log_once(
     source: Any = memoryview(lines.encode())
     await conn.copy_to_table("prediction_log", source=source, columns=old)
     assert await migrate(conn) >= 1
-    assert await conn.fetchval("SELECT count(*) FROM prediction_outcome_queue") == 0
+    assert await outcomes.queued(conn) == 0
     assert await agree(conn) == 4
     assert await outcomes.resolve(conn) == 0
     total = await conn.fetchval(
