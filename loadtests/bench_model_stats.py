@@ -148,8 +148,7 @@ async def run(dsn: str, n: int, repeat: int, work: Path) -> dict[str, Any]:
     out["performance_plan"] = [r[0] for r in rows][-3:]
     fresh = 20_000
     await load_log(pool, fresh, work / "spill", n)
-    out["queued_entries_for_20k_fresh_records"] = await conn.fetchval(
-        "SELECT count(*) FROM prediction_outcome_queue")  # fmt: skip
+    out["queued_entries_for_20k_fresh_records"] = await outcomes.queued(conn)
     started = time.perf_counter()
     await outcomes.resolve(conn)
     out["resolve_20k_fresh_records_ms"] = round((time.perf_counter() - started) * 1000, 1)
