@@ -52,23 +52,26 @@ def recommendations(
 ) -> dict[str, dict[str, Any]]:
     """Both markets' recommendations from the probabilities and the lines known at the
     cutoff (the ``odds_used`` of a prediction): what is served and what a replay recomputes."""
-    return {
-        "moneyline": recommend(
-            "moneyline",
-            ("home", "away"),
-            p_home,
-            (odds["open_ml_home"], odds["open_ml_away"]),
-            policy,
-        ),
-        "total": recommend(
-            "total",
-            ("over", "under"),
-            p_over,
-            (odds["open_over_price"], odds["open_under_price"]),
-            policy,
-            line=odds["open_total"],
-        ),
-    }
+    return {"moneyline": moneyline(p_home, odds, policy), "total": total(p_over, odds, policy)}
+
+
+def moneyline(p_home: float, odds: dict[str, Any], policy: BettingPolicy) -> dict[str, Any]:
+    """The moneyline's recommendation (``recommendations``' first market)."""
+    return recommend(
+        "moneyline", ("home", "away"), p_home, (odds["open_ml_home"], odds["open_ml_away"]), policy
+    )
+
+
+def total(p_over: float, odds: dict[str, Any], policy: BettingPolicy) -> dict[str, Any]:
+    """The total's recommendation (``recommendations``' second market)."""
+    return recommend(
+        "total",
+        ("over", "under"),
+        p_over,
+        (odds["open_over_price"], odds["open_under_price"]),
+        policy,
+        line=odds["open_total"],
+    )
 
 
 def confidence(p: float) -> float:

@@ -48,6 +48,12 @@ READ_BYTES = 1 << 20
 MAX_FRAME = 64 << 20  # a batch's frame is ~50 KB
 STOP_AFTER_SIGNAL_S = 30.0  # a signalled writer whose worker never closes the socket
 APPLICATION_NAME = "firstpitch-log-writer"  # its connections, in pg_stat_activity
+# Frames that name challengers wait up to SHADOW_WAIT_S (or until SHADOW_GAMES computed games
+# wait) so that one booster call a version, and one queueing, serves the frames of several
+# reads: at one connection a read holds ~7 frames, a window ~40. Only shadow records wait:
+# a crash loses at most a window of them, never a served record.
+SHADOW_WAIT_S = 0.05
+SHADOW_GAMES = 256
 
 
 def frame(base: dict[str, Any], latency_ms: float, games: Sequence[bytes | tuple[Any, ...]],
@@ -81,6 +87,10 @@ class Writer:
         self.sock, self.logger, self.shadows = sock, logger, shadows
         self.received = 0  # served records (what the worker counts as sent)
         self.buf = bytearray()
+        self._shadowed: list[tuple[tuple[Any, ...], Any]] = []  # frames for their challengers
+        self._shadowed_games = 0
+        self._window: asyncio.TimerHandle | None = None
+        self._scoring: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -95,19 +105,46 @@ class Writer:
                 # frames at once (one wake-up, one queueing, one booster call a challenger
                 # for all of them) rather than one a request.
                 await asyncio.sleep(0 if len(data) >= READ_BYTES else PACE_S)
+            await self._score_shadowed()  # the worker closed: what waits goes before the log
+            if self._scoring:
+                await asyncio.wait(self._scoring)
         finally:
             reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
 
     async def _read(self, found: list[tuple[Any, ...]]) -> None:
-        """Queue the served records of a read's frames, then their challengers' records."""
+        """Queue the served records of a read's frames; their challengers' records follow
+        within ``SHADOW_WAIT_S``."""
         vectors = self.logger.vectors
         lines = [line for frame in found for line in frame_lines(frame[:4], vectors)]
         await self._log(lines)
-        scored = [(f[:4], f[4]) for f in found if len(f) > 4]
-        if scored and self.shadows is not None:
-            shadowed = await self.shadows.lines_many(scored, vectors)
+        if self.shadows is None:
+            return
+        for f in found:
+            if len(f) > 4:
+                self._shadowed.append((f[:4], f[4]))
+                self._shadowed_games += len(f[2])
+        if self._shadowed_games >= SHADOW_GAMES:
+            await self._score_shadowed()
+        elif self._shadowed and self._window is None:
+            self._window = asyncio.get_running_loop().call_later(SHADOW_WAIT_S, self._window_ends)
+
+    def _window_ends(self) -> None:
+        self._window = None
+        task = asyncio.get_running_loop().create_task(self._score_shadowed())
+        self._scoring.add(task)
+        task.add_done_callback(self._scoring.discard)
+
+    async def _score_shadowed(self) -> None:
+        """Score the frames waiting for their challengers (each version's booster once) and
+        queue their shadow records."""
+        if self._window is not None:
+            self._window.cancel()
+            self._window = None
+        taken, self._shadowed, self._shadowed_games = self._shadowed, [], 0
+        if taken and self.shadows is not None:
+            shadowed = await self.shadows.lines_many(taken, self.logger.vectors)
             if shadowed:
                 await self._log(shadowed, served=False)
 

@@ -78,22 +78,20 @@ class WriterShadows:
             return []
         lines: list[bytes] = []
         start = 0
+        columns = {key: probs.tolist() for key, probs in predicted.items()}
         for (base, latency_ms, *_), challengers, games in picks:
             rows = slice(start, start + len(games))
             start = rows.stop
-            served = {
-                target: np.array([g[PROBS + i] for g in games], dtype=np.float64)
-                for i, target in enumerate(VERSION_OF)
-            }
             policy = self._policy(base["policy"])
             for challenger in challengers:
-                cols = np.column_stack([
-                    served[target] if version == base[VERSION_OF[target]]
-                    else predicted[target, version][rows]
+                # a model the challenger keeps answers as served: its column, and its market's
+                # recommendation, are the served record's
+                home, total = (
+                    None if version == base[VERSION_OF[target]] else columns[target, version][rows]
                     for target, version in zip(VERSION_OF, challenger.versions, strict=True)
-                ])  # fmt: skip
-                lines += frame_lines(_frame(base, latency_ms, games, challenger, cols, policy),
-                                     vectors)  # fmt: skip
+                )
+                shadowed = _frame(base, latency_ms, games, challenger, home, total, policy)
+                lines += frame_lines(shadowed, vectors)
         self.scored += len(lines)
         return lines
 
@@ -162,18 +160,33 @@ def _frame(
     latency_ms: float,
     games: list[tuple[Any, ...]],
     challenger: shadow.Challenger,
-    cols: np.ndarray,
+    home: list[float] | None,
+    total: list[float] | None,
     policy: betting.BettingPolicy,
 ) -> tuple[Any, ...]:
     """The challenger's shadow records of ``games`` as a frame of their own, which
     ``frame_lines`` turns into the lines ``shadow.records`` would encode to: the served
-    records' fields, the challenger's names, its probabilities and recommendations."""
+    records' fields, the challenger's names, its probabilities (``home``, ``total``: None
+    where it keeps the champion's) and recommendations."""
     head = base | {"model_name": challenger.info["name"],
                    "model_version": challenger.info["version"],
                    "home_model_version": challenger.versions[0],
                    "total_model_version": challenger.versions[1], "shadow": True}  # fmt: skip
     out = []
-    for game, (p_home, p_over) in zip(games, cols.tolist(), strict=True):
-        recs = betting.recommendations(p_home, p_over, game[ODDS], policy)
-        out.append((*game[:PROBS], p_home, p_over, game[ODDS], recs, *game[ODDS + 2 :]))
+    for i, game in enumerate(games):
+        p_home, p_over, odds, recs = game[PROBS : ODDS + 2]
+        if home is not None:
+            p_home = home[i]
+        if total is not None:
+            p_over = total[i]
+        kept = recs if type(recs) is dict else {}
+        recs = {
+            "moneyline": kept["moneyline"]
+            if home is None and "moneyline" in kept
+            else betting.moneyline(p_home, odds, policy),
+            "total": kept["total"]
+            if total is None and "total" in kept
+            else betting.total(p_over, odds, policy),
+        }
+        out.append((*game[:PROBS], p_home, p_over, odds, recs, *game[ODDS + 2 :]))
     return head, latency_ms, out, [False] * len(out)

@@ -208,3 +208,66 @@ async def _gone(relay: LogRelay) -> bool:
 
 async def _sent(relay: LogRelay, base: dict[str, Any], games: list[Any]) -> bool:
     return relay.send(base, 1.0, games, [False] * len(games))
+
+
+class _Shadows:
+    """Records how the frames that name challengers reach the scoring."""
+
+    scored = failed = 0
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    async def lines_many(self, frames: list[Any], vectors: Vectors) -> list[bytes]:
+        self.calls.append(len(frames))
+        return [b"shadow\n"] * len(frames)
+
+
+async def _feed(ours: socket.socket, sent: list[tuple[Any, ...]], gap: float) -> None:
+    """The frames, naming a challenger, one read each (``gap`` apart)."""
+    for f in sent:
+        ours.sendall(b"".join(frame(*f, ("c",))))
+        await asyncio.sleep(gap)
+
+
+async def _until(check: Any) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not in time")
+
+
+async def test_frames_that_name_challengers_are_scored_a_window_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames of separate reads wait for one scoring call (at most SHADOW_WAIT_S, or
+    SHADOW_GAMES games); their served records are queued at once; whatever still waits when
+    the worker closes its socket is scored before the writer ends."""
+    monkeypatch.setattr(log_writer, "SHADOW_WAIT_S", 1.0)
+    monkeypatch.setattr(log_writer, "SHADOW_GAMES", 10)
+    monkeypatch.setattr(log_writer, "PACE_S", 0.0)
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    logger, shadows = _Taken(), _Shadows()
+    writer = Writer(theirs, logger, shadows)  # type: ignore[arg-type]
+    task = asyncio.create_task(writer.run())
+    try:
+        one_game = [(BASE, 1.0, [fields(entry(i))], [False]) for i in range(4)]
+        await _feed(ours, one_game, 0.02)  # four reads, within one window
+        await _until(lambda: logger.taken == 4)
+        assert shadows.calls == []  # served at once, the challengers wait
+        await _until(lambda: shadows.calls != [])
+        assert shadows.calls == [4] and logger.taken == 8  # the window ended: one call
+
+        batch = [(BASE, 1.0, [fields(entry(i)) for i in range(6)], [False] * 6)] * 2
+        await _feed(ours, batch, 0.02)  # 12 games: past SHADOW_GAMES, no wait
+        await _until(lambda: shadows.calls == [4, 2])
+        await _feed(ours, one_game[:1], 0)  # waits, then the worker closes
+        ours.shutdown(socket.SHUT_WR)
+        await asyncio.wait_for(task, 5)
+        assert shadows.calls == [4, 2, 1] and logger.taken == (4 + 4) + (12 + 2) + (1 + 1)
+    finally:
+        task.cancel()
+        ours.close()
+        theirs.close()
