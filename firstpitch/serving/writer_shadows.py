@@ -44,6 +44,7 @@ class WriterShadows:
         self.tracking_uri, self.artifacts = tracking_uri, artifacts
         self._store: Any = None  # runners.versions.VersionedBoosters, made at first use
         self._boosters: dict[tuple[str, str], Any] = {}
+        self._loading: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._policies: dict[tuple[Any, ...], betting.BettingPolicy] = {}
         self.scored = 0  # shadow records made
         self.failed = 0  # games whose challengers could not be scored
@@ -126,10 +127,21 @@ class WriterShadows:
         return out
 
     async def _booster(self, target: str, version: str) -> Any:
-        booster = self._boosters.get((target, version))
-        if booster is None:
-            booster = await asyncio.to_thread(self._load, target, version)
-            self._boosters[target, version] = booster
+        """The version's booster; a load under way is awaited, not started again (a
+        window's scoring and a full read's can both want a version not loaded yet)."""
+        key = (target, version)
+        booster = self._boosters.get(key)
+        if booster is not None:
+            return booster
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(
+                asyncio.to_thread(self._load, target, version)
+            )
+            loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        booster = await asyncio.shield(loading)  # one waiter cancelled: the load goes on
+        if key not in self._boosters:
+            self._boosters[key] = booster
             while len(self._boosters) > 8:  # retired challengers' boosters go
                 self._boosters.pop(next(iter(self._boosters)))
         return booster

@@ -8,8 +8,11 @@ version (the real ones are tested end to end in tests/e2e/test_shadow.py, models
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import operator
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +189,27 @@ async def test_the_frames_of_one_read_are_scored_together_as_each_alone() -> Non
     assert tails(together) == tails(alone) and len(together) == 2 * 3 + 3 * 3
     assert shadows.calls == 4  # one a version, over all five games (alone: 3 + 3 calls)
     assert shadows.scored == 15
+
+
+async def test_a_version_is_loaded_once_while_two_scorings_want_it() -> None:
+    """A window's scoring and a full read's both start before the version has loaded: one
+    load, both scored by it."""
+    started = threading.Event()
+
+    class Slow(Shadows):
+        def _load(self, target: str, version: str) -> Any:
+            started.set()
+            time.sleep(0.2)  # in the load's thread: the loop goes on meanwhile
+            return super()._load(target, version)
+
+    answers, _ = request(4)
+    challengers = shadow.challengers_of(ANNOUNCED, CHAMPIONS, "fs1")[:1]
+    frames = [((BASE, 2.5, [fields(a)], [False]), challengers) for a in answers]
+    shadows, vectors = Slow(), Vectors()
+    first = asyncio.create_task(shadows.lines_many(frames[:2], vectors))
+    await asyncio.to_thread(started.wait, 5)
+    second = await shadows.lines_many(frames[2:], vectors)
+    assert shadows.loads == 1
+    assert len(await first) == 2 and len(second) == 2 and shadows.failed == 0
+    await shadows.lines_many(frames[:1], vectors)  # loaded: no load again
+    assert shadows.loads == 1 and not shadows._loading
