@@ -13,7 +13,8 @@ the socket, every ``REPORT_S``, go its counters, which the worker shows as its l
 It stops when the socket ends, which happens when the API worker closes it or dies (SIGKILL
 included): what reached the socket is still read, logged, and written or spilled. SIGTERM and
 SIGINT (a whole process group stopped at once) only start a deadline: the worker's close, or
-its death, still ends the socket first.
+its death, still ends the socket first. At the deadline the writer ends the socket for reading
+(the worker then logs in process) and queues the whole frames still in it.
 """
 
 from __future__ import annotations
@@ -113,6 +114,24 @@ class Writer:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
 
+    async def drain(self) -> None:
+        """Stopped before the worker closed its end: end the socket for reading, so that
+        the worker's next send fails and it logs what it serves from then on itself, and
+        queue the served records of the whole frames already in it (a frame cut short,
+        still being sent, is lost with the socket; their challengers are not scored)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
+        while True:
+            try:
+                data = self.sock.recv(READ_BYTES)
+            except OSError:  # nothing more (or no socket any more)
+                break
+            if not data:
+                break
+            self.buf += data
+        self.shadows = None
+        await self._read(frames(self.buf))
+
     async def _read(self, found: list[tuple[Any, ...]]) -> None:
         """Queue the served records of a read's frames; their challengers' records follow
         within ``SHADOW_WAIT_S``."""
@@ -199,6 +218,7 @@ async def main(fd: int, config: dict[str, Any]) -> None:
         await writer.run()
     except asyncio.CancelledError:
         log.warning("prediction log writer: stopping on a signal before its worker closed")
+        await writer.drain()
     finally:
         await logger.close()  # the queue goes to PostgreSQL, else the spill
         with contextlib.suppress(OSError):

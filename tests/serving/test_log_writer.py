@@ -271,3 +271,24 @@ async def test_frames_that_name_challengers_are_scored_a_window_at_a_time(
         task.cancel()
         ours.close()
         theirs.close()
+
+
+async def test_a_writer_stopped_before_its_worker_closed_queues_what_is_in_the_socket() -> None:
+    """At a signal's deadline the writer drains: the whole frames already sent are queued,
+    the one cut short is not, and the worker's next send fails (it then logs in process)."""
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    sent = [(BASE, 1.0, [fields(entry(i)) for i in range(3)], [False] * 3) for _ in range(5)]
+    ours.sendall(b"".join(b"".join(frame(*f, ("c",))) for f in sent))
+    head, payload = frame(*sent[0])
+    ours.sendall(head + payload[:10])  # a frame still being sent
+    logger, shadows = _Taken(), _Shadows()
+    writer = Writer(theirs, logger, shadows)  # type: ignore[arg-type]
+    try:
+        await writer.drain()
+        assert logger.taken == 15 and shadows.calls == []  # served records only
+        with pytest.raises(BrokenPipeError):
+            ours.send(payload[10:])
+    finally:
+        ours.close()
+        theirs.close()
