@@ -48,6 +48,7 @@ CONFIG_ENV = "FIRSTPITCH_LOG_WRITER_CONFIG"  # JSON: dsn, spill_dir, queue bound
 READ_BYTES = 1 << 20
 MAX_FRAME = 64 << 20  # a batch's frame is ~50 KB
 STOP_AFTER_SIGNAL_S = 30.0  # a signalled writer whose worker never closes the socket
+DRAIN_S = 5.0  # then, at most this long to queue the frames left in the socket
 APPLICATION_NAME = "firstpitch-log-writer"  # its connections, in pg_stat_activity
 # Frames that name challengers wait up to SHADOW_WAIT_S (or until SHADOW_GAMES computed games
 # wait) so that one booster call a version, and one queueing, serves the frames of several
@@ -114,11 +115,21 @@ class Writer:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
 
-    async def drain(self) -> None:
+    async def drain(self, within_s: float) -> bool:
         """Stopped before the worker closed its end: end the socket for reading, so that
         the worker's next send fails and it logs what it serves from then on itself, and
         queue the served records of the whole frames already in it (a frame cut short,
-        still being sent, is lost with the socket; their challengers are not scored)."""
+        still being sent, is lost with the socket; their challengers are not scored).
+        Within ``within_s``: with PostgreSQL down and the spill full, queueing would wait
+        for ever; then they are lost (False), logged."""
+        try:
+            await asyncio.wait_for(self._drain(), within_s)
+            return True
+        except TimeoutError:
+            log.error("prediction log writer: the frames left in its socket could not be queued")
+            return False
+
+    async def _drain(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RD)
         while True:
@@ -218,7 +229,7 @@ async def main(fd: int, config: dict[str, Any]) -> None:
         await writer.run()
     except asyncio.CancelledError:
         log.warning("prediction log writer: stopping on a signal before its worker closed")
-        await writer.drain()
+        await writer.drain(DRAIN_S)
     finally:
         await logger.close()  # the queue goes to PostgreSQL, else the spill
         with contextlib.suppress(OSError):

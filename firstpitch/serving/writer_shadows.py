@@ -44,7 +44,7 @@ class WriterShadows:
         self.tracking_uri, self.artifacts = tracking_uri, artifacts
         self._store: Any = None  # runners.versions.VersionedBoosters, made at first use
         self._boosters: dict[tuple[str, str], Any] = {}
-        self._loading: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._loading: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self._policies: dict[tuple[Any, ...], betting.BettingPolicy] = {}
         self.scored = 0  # shadow records made
         self.failed = 0  # games whose challengers could not be scored
@@ -135,7 +135,7 @@ class WriterShadows:
             return booster
         loading = self._loading.get(key)
         if loading is None:
-            loading = self._loading[key] = asyncio.ensure_future(
+            loading = self._loading[key] = asyncio.create_task(
                 asyncio.to_thread(self._load, target, version)
             )
             loading.add_done_callback(lambda _: self._loading.pop(key, None))

@@ -21,7 +21,7 @@ from firstpitch.serving.log_lines import records
 from firstpitch.serving.log_relay import LogRelay
 from firstpitch.serving.log_writer import MAX_FRAME, Writer, frame, frames
 from storage.log_vectors import Vectors
-from storage.prediction_log import LogStats
+from storage.prediction_log import LogFull, LogStats
 from tests.storage.test_prediction_log import POLICY, VECTOR, _dsn, count, wait_until
 
 BASE = {"request_id": "q1", "endpoint": "predict_batch", "model_name": "firstpitch-home-win",
@@ -285,10 +285,30 @@ async def test_a_writer_stopped_before_its_worker_closed_queues_what_is_in_the_s
     logger, shadows = _Taken(), _Shadows()
     writer = Writer(theirs, logger, shadows)  # type: ignore[arg-type]
     try:
-        await writer.drain()
+        assert await writer.drain(5)
         assert logger.taken == 15 and shadows.calls == []  # served records only
         with pytest.raises(BrokenPipeError):
             ours.send(payload[10:])
+    finally:
+        ours.close()
+        theirs.close()
+
+
+async def test_a_drain_that_cannot_queue_gives_up_in_time() -> None:
+    """PostgreSQL down and the spill full: the drain does not hold the stopping writer."""
+
+    class Full(_Taken):
+        retry_interval = 0.01
+
+        def queue_lines(self, lines: list[bytes]) -> None:
+            raise LogFull("the spill is full")
+
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    ours.sendall(b"".join(frame(BASE, 1.0, [fields(entry(0))], [False])))
+    writer = Writer(theirs, Full())  # type: ignore[arg-type]
+    try:
+        assert not await asyncio.wait_for(writer.drain(0.2), 5)
     finally:
         ours.close()
         theirs.close()
