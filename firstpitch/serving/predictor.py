@@ -178,10 +178,10 @@ class Predictor:
         metrics().cache.labels("hit").inc(len(hits))
         metrics().cache.labels("miss").inc(len(misses))
         entries = dict(hits)
-        rows: dict[str, np.ndarray] = {}  # the computed games' rows, for the challengers
+        computed: list[tuple[list[str], np.ndarray]] = []  # games and rows, for the challengers
         if misses:
             entries.update(
-                await self._compute(misses, now, explain, rows if self.challengers else None)
+                await self._compute(misses, now, explain, computed if self.challengers else None)
             )
         for entry in entries.values():
             check_predictable(entry, now)
@@ -191,7 +191,7 @@ class Predictor:
         if self.logger.enabled:
             records = None
             # the computed games' challengers: by the log's writer process where it can
-            ahead = self.challengers if rows and self._writer_scores() else ()
+            ahead = self.challengers if computed and self._writer_scores() else ()
             if not hand_over(self.relay, self.logger, base, latency_ms, game_ids, entries,
                              hits, raws, ahead):  # fmt: skip
                 records = [
@@ -199,7 +199,8 @@ class Predictor:
                 ]
                 self.logger.log_many(records)
                 ahead = ()
-            if rows and self.challengers and not ahead:  # in shadow here, each game once
+            if computed and self.challengers and not ahead:  # in shadow here, each game once
+                rows = dict(zip(*computed[0], strict=True))
                 await self._shadow(base, latency_ms, game_ids, hits, entries, rows, records)
         metrics().latency.labels(endpoint).observe(time.perf_counter() - started)
         return responses
@@ -239,15 +240,15 @@ class Predictor:
         game_ids: list[str],
         now: datetime,
         explain: bool,
-        rows: dict[str, np.ndarray] | None = None,
+        computed: list[tuple[list[str], np.ndarray]] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """The games' answers by the champions (with ``rows``: each game's feature row put
-        there, for its challengers)."""
+        """The games' answers by the champions (with ``computed``: the games and their
+        feature rows put there, for their challengers)."""
         vectors = await self.vectors(game_ids, now)
         x = np.vstack([vectors[g].values for g in game_ids])
         probs = await self.models.predict(x)
-        if rows is not None:
-            rows.update(zip(game_ids, x, strict=True))
+        if computed is not None:
+            computed.append((game_ids, x))
         contribs = await self.models.explain(x) if explain else None
         entries, to_cache = {}, []
         for i, game_id in enumerate(game_ids):
