@@ -1,20 +1,25 @@
 """Benchmark: what scoring a challenger in shadow adds to request latency, one challenger
-against none, measured side by side in one run in alternating slices so that whatever else
-the machine does falls on both alike.
+against none, measured in alternating slices of one run so that whatever else the machine
+does falls on both alike.
 
-Two services run at once on the same database, Redis and model store (each idle while the
-other is measured), with the prediction cache off so every request scores its game: one
-scores the announced challenger beside the champions (as shipped), the other leaves it
-unscored (``FIRSTPITCH_SHADOW_SCORING=false``, a benchmark-only setting). The challenger is a
-second home-win version (trained here when the registry has none besides the champion),
-aliased and announced as ``firstpitch promote --challenger`` does, and retired at the end.
-Each round runs single-game predictions at one connection for ``--slice`` seconds on one
-side, then on the other, the order alternating. Reported: each side's median p50/p99 over
-the rounds, the ratio of the medians, every round's own ratio, and the shadow records the
-challenger side logged.
+One service runs (as shipped, the prediction cache off so every request scores its game),
+and the condition is switched under it between slices: the announced challenger set is
+written to Redis with the challenger, or empty, as ``firstpitch promote --challenger`` and
+its retirement would announce them, and the service follows within ``champion_poll_s``
+(``SETTLE_S`` is waited, then a warm-up). The same process serves both sides: an earlier
+design ran two services side by side, and with both leaving the challenger unscored (A/A)
+the two differed by 6-7 % in p99 over 30 rounds, a bias of the process, not the condition.
+The challenger is a second home-win version (trained here when the registry has none
+besides the champion), aliased as a challenger, and retired at the end. Each round runs
+single-game predictions at one connection for ``--slice`` seconds under one condition, then
+the other, the order alternating. Reported: each side's median p50/p99 over the rounds, the
+ratio of the medians, every round's own ratio, the shadow records logged and the requests
+of the slices with the challenger (each of which scores one game: the two should match).
 
 Usage: .venv/bin/python loadtests/bench_shadow.py [--rounds 8] [--slice 8]
-       [--inference local|service] [--json]
+       [--inference local|service] [--control] [--json]
+``--control`` switches between two empty sets instead: what the design reports when the
+two sides do the same work.
 Uses the project's state (.state/: embedded servers, data, champions), as `make compare`.
 """
 
@@ -38,6 +43,7 @@ from loadtests.harness.rounds import Peers, interleave, peer_report
 from loadtests.harness.wrk import parse_wrk, run_wrk
 
 HOME = "firstpitch-home-win"
+SETTLE_S = 2.5  # champion_poll_s (1 s) twice, and a booster already loaded
 
 
 def challenger_version(prep: Prepared) -> tuple[str, bool]:
@@ -82,11 +88,31 @@ def announce(prep: Prepared) -> Any:
     )
 
 
+def write_state(prep: Prepared, info: dict[str, list[dict[str, Any]]]) -> None:
+    """Announce ``info`` as the challenger set (what the service follows)."""
+    from storage import challenger_state
+    from storage import redis as redis_store
+
+    async def write() -> None:
+        client = await redis_store.connect(prep.endpoints.redis_url)
+        try:
+            await challenger_state.write(client, info)
+        finally:
+            await client.aclose()
+
+    asyncio.run(write())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--slice", type=float, default=8.0, help="seconds per measurement")
     parser.add_argument("--inference", choices=("local", "service"), default="local")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="A/A: switch between two empty challenger sets (the design's own spread)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     # SIGTERM ends the run through its clean-up, so the challenger it announced is retired
@@ -103,30 +129,31 @@ def main() -> int:
             registry.set_challenger(uri, artifacts, HOME, version)
         announced = announce(prep)
         say(f"challenger: {HOME} version {version}; announced {announced}")
+        empty: dict[str, list[dict[str, Any]]] = {target: [] for target in announced}
+        states = {"one": empty if args.control else announced, "none": empty}
         load = Workload(single_games=prep.games[:200], batches=[prep.games[:50]])
-        sides: dict[str, dict[str, Any]] = {}
+        write_state(prep, states["one"])
+        target = firstpitch_target(prep, args.inference)
+        base = start_ready(target, procs, work / "logs" / "shadow.log", "shadow")
+        script = write_scripts(target, load, work / "lua" / "shadow")["single"]
+        time.sleep(SETTLE_S)  # the challenger is loaded
+        before = asyncio.run(shadow_records(prep.endpoints.postgres_dsn))
+        # every request under "one" scores one game by the challenger, warm-ups included
+        requests = {"one": parse_wrk(run_wrk(base, script, 1, 5, 10)).requests, "none": 0}
 
         def measure(name: str) -> Any:
-            side = sides[name]
-            return parse_wrk(run_wrk(side["base"], side["script"], 1, args.slice, 10))
+            write_state(prep, states[name])
+            time.sleep(SETTLE_S)  # followed within champion_poll_s
+            warm = parse_wrk(run_wrk(base, script, 1, 1, 10))  # under this condition
+            result = parse_wrk(run_wrk(base, script, 1, args.slice, 10))
+            requests[name] += warm.requests + result.requests
+            return result
 
         def said(r: int, peers: Peers) -> None:
             one, none = peers.last_p99("one"), peers.last_p99("none")
             say(f"round {r}: p99 one challenger {one:.2f} ms, none {none:.2f} ms "
                 f"(x{peers.ratios[-1]:.3f})")  # fmt: skip
 
-        for name, scoring in (("one", True), ("none", False)):
-            scoring_env = {"FIRSTPITCH_SHADOW_SCORING": "true" if scoring else "false"}
-            target = firstpitch_target(prep, args.inference, env=scoring_env)
-            base = start_ready(
-                target, procs, work / "logs" / f"shadow-{name}.log", f"{name} challenger"
-            )
-            script = write_scripts(target, load, work / "lua" / name)["single"]
-            sides[name] = {"base": base, "script": script}
-            time.sleep(3)  # a poll of the announced sets: the challenger is loaded
-            run_wrk(base, script, 1, 5, 10)  # warm-up
-            say(f"{name} challenger: ready at {base}")
-        before = asyncio.run(shadow_records(prep.endpoints.postgres_dsn))
         peers = interleave("one", "none", args.rounds, measure, said)
         time.sleep(1)
         logged = asyncio.run(shadow_records(prep.endpoints.postgres_dsn)) - before
@@ -134,16 +161,18 @@ def main() -> int:
         procs.stop_all()
         if not was_challenger:
             registry.retire_challenger(uri, artifacts, HOME, version)
-            announce(prep)
+        announce(prep)  # the registry's own set again
         prep.stack.stop_started()
     report = {
         "inference": args.inference,
         "rounds": args.rounds,
         "slice_s": args.slice,
         "connections": 1,
+        "control": args.control,
         "challenger": {"model": HOME, "version": version},
         **peer_report(peers, nd=3),
         "shadow_records_logged": logged,
+        "requests_with_challenger": 0 if args.control else requests["one"],  # = logged
     }
     print(json.dumps(report) if args.json else json.dumps(report, indent=2))
     return 0

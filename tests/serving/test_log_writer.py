@@ -69,6 +69,25 @@ def test_a_frames_records_are_the_workers_own() -> None:
     assert got == want
 
 
+def test_a_frames_challengers_are_pickled_once_a_set_and_read_back_as_sent() -> None:
+    """The worker frames the same challenger tuple every request: its pickle is made once,
+    another tuple (a new set) gets its own, and the writer reads each back as it was."""
+    from firstpitch.serving.shadow import Challenger
+
+    first = (Challenger("home_win", {"name": "h", "version": "2"}, ("2", "1")),)
+    second = (Challenger("home_win", {"name": "h", "version": "3"}, ("3", "1")),)
+    known: dict[bytes, tuple[Any, ...]] = {}
+    f = (BASE, 1.0, [fields(entry(0))], [False])
+    named = log_writer._named(first)
+    assert log_writer._named(first) is named  # the same pickle, not made again
+    assert log_writer._named(second) != named
+    sent = [frame(*f, first), frame(*f, first), frame(*f, second)]
+    got = frames(bytearray(b"".join(b"".join(part) for part in sent)))
+    assert got[0][4] == named
+    assert [log_writer.challengers_of(g[4], known) for g in got] == [first, first, second]
+    assert len(known) == 2
+
+
 class _Taken:
     """A logger that only counts (what the writer does with a logger is not at issue)."""
 
